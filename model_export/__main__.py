@@ -1,0 +1,32 @@
+"""`python -m model_export COMMAND ...`: one entry point, each command in its own module.
+
+Commands import lazily so that `--help` is instant and a command only pays for what it uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("model_export.training.train", "train UPSeg or a baseline from a config file"),
+    "evaluate": ("model_export.evaluation.evaluate", "metrics of a checkpoint on a dataset split"),
+    "export": ("model_export.export.onnx_export", "export a checkpoint to a self-describing ONNX"),
+    "info": ("model_export.models.info", "parameter counts and FLOPs of the model variants"),
+    "ablation": ("model_export.training.ablation", "UPSeg vs baselines, several seeds, to a table"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in {"-h", "--help"} or argv[0] not in COMMANDS:
+        print("usage: python -m model_export COMMAND [options]\n\ncommands:")
+        for name, (_, text) in COMMANDS.items():
+            print(f"  {name:<10} {text}")
+        return 0 if argv and argv[0] in {"-h", "--help"} else 2
+    module = importlib.import_module(COMMANDS[argv[0]][0])
+    return int(module.main(argv[1:]) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
