@@ -1,0 +1,1 @@
+"""Inference core: plain Python + numpy + GDAL + ONNX Runtime; no QGIS, no torch."""
