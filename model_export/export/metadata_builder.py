@@ -1,0 +1,97 @@
+"""Build the `upseg` metadata (docs/metadata.md) from a training checkpoint, once, at export."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+from upseg_qgis.core.metadata import SCHEMA_VERSION, parse_metadata
+
+from .renderings import rendering_for
+
+METHOD_CITATION = (
+    "Sun, Xu, Jiang, Yang, Xia, \"A semantic segmentation method enhanced by multimodal "
+    "collaboration in remote sensing foundation models\", Acta Aeronautica et Astronautica Sinica "
+    "47(10), 2026, doi:10.7527/S1000-6893.2025.32910"
+)
+
+
+def _input_block(ckpt: dict[str, Any], modality: str) -> dict[str, Any]:
+    dataset = ckpt["dataset"]
+    bands = dataset[f"{modality}_bands"]
+    norm = ckpt["normalisation"][modality]
+    rendering = rendering_for(dataset, modality)
+    lo, hi = dataset.get(f"{modality}_range", [None, None])
+    if len(norm["mean"]) != len(bands) or len(norm["std"]) != len(bands):
+        raise ValueError(f"checkpoint normalisation of {modality} does not match its band count")
+    block: dict[str, Any] = {
+        "bands": [
+            {"name": b["name"], "description": b["description"], "aliases": list(b["aliases"])}
+            for b in bands
+        ],
+        "dtype": rendering["dtype"],
+        "units": rendering["units"],
+        "conversions": rendering["conversions"],
+        "normalisation": {
+            "clip": [float(lo), float(hi)] if lo is not None else [-1e30, 1e30],
+            "mean": [float(m) for m in norm["mean"]],
+            "std": [float(s) for s in norm["std"]],
+        },
+    }
+    if lo is not None:
+        block["valid_range"] = [float(lo), float(hi)]
+    return block
+
+
+def build_metadata(
+    ckpt: dict[str, Any],
+    *,
+    name: str,
+    version: str,
+    description: str = "",
+    test_metrics: dict[str, Any] | None = None,
+    tile_size: int = 256,
+    overlap: int = 32,
+    multiple_of: int = 32,
+    licence: str = "GPL-2.0-or-later (code); model trained on the data named in 'training'",
+) -> dict[str, Any]:
+    """The metadata dict for one exported model; validated by the plugin's own parser."""
+    dataset = ckpt["dataset"]
+    train_cfg = ckpt.get("config", {})
+    training: dict[str, Any] = {
+        "dataset": dataset.get("name", ""),
+        "dataset_description": dataset.get("description", ""),
+        "dataset_citation": dataset.get("citation", ""),
+        "dataset_licence": dataset.get("licence", ""),
+        "epochs": ckpt.get("epoch"),
+        "seed": ckpt.get("seed"),
+        "validation_metrics": ckpt.get("val_metrics", {}),
+        "exported": _dt.date.today().isoformat(),
+    }
+    if isinstance(train_cfg, dict) and train_cfg:
+        training["config"] = train_cfg
+    if test_metrics:
+        training["test_metrics"] = test_metrics
+    meta = {
+        "schema_version": SCHEMA_VERSION,
+        "model": {
+            "name": name,
+            "variant": ckpt.get("model_name", ckpt["model_config"].get("variant", "")),
+            "version": version,
+            "description": description,
+            "architecture": ckpt["model_config"],
+        },
+        "classes": [
+            {"value": int(c["value"]), "name": c["name"], "colour": c["colour"].lower()}
+            for c in dataset["classes"]
+        ],
+        "nodata_value": 255,
+        "inputs": {m: _input_block(ckpt, m) for m in ("optical", "sar")},
+        "gsd_m": float(dataset.get("gsd_m") or 10.0),
+        "tiling": {"tile_size": tile_size, "overlap": overlap, "multiple_of": multiple_of},
+        "training": training,
+        "licence": licence,
+        "citation": METHOD_CITATION,
+    }
+    parse_metadata(meta)  # the plugin's validator: fail at export, not in the analyst's QGIS
+    return meta

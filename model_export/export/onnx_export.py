@@ -1,0 +1,168 @@
+"""`python -m model_export export`: a checkpoint -> one self-describing ONNX file.
+
+Steps: load the checkpoint, export the graph (inputs `optical`, `sar`, output `logits`, dynamic
+N/H/W), optionally simplify it, write the `upseg` metadata (docs/metadata.md), run
+`onnx.checker`, and check parity with torch on real patches prepared by the plugin's own
+`InputSpec.prepare`, so the metadata's normalisation is tested along with the graph. Nothing is
+written at the output path unless every step passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from upseg_qgis.core.metadata import METADATA_KEY, ModelMetadata, parse_metadata
+
+from .metadata_builder import build_metadata
+from .parity import ParityReport, check_parity
+
+OPSET = 17
+
+
+def attach_metadata(model_proto: onnx.ModelProto, meta: dict[str, Any]) -> None:
+    """Replace any existing `upseg` entry with `meta` as JSON."""
+    keep = [p for p in model_proto.metadata_props if p.key != METADATA_KEY]
+    del model_proto.metadata_props[:]
+    model_proto.metadata_props.extend(keep)
+    entry = model_proto.metadata_props.add()
+    entry.key = METADATA_KEY
+    entry.value = json.dumps(meta, separators=(",", ":"))
+    model_proto.producer_name = "upseg-qgis model_export"
+
+
+def simplify(model_proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Constant folding and dead-node removal with onnxscript's optimizer (ships with the
+    dynamo exporter)."""
+    import onnxscript.optimizer
+
+    return onnxscript.optimizer.optimize(model_proto)
+
+
+def to_fp16(model_proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Half-precision weights and compute for GPUs; inputs and outputs stay float32 so the
+    plugin feeds it exactly like the fp32 file."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    return convert_float_to_float16(model_proto, keep_io_types=True)
+
+
+def real_patches(
+    ckpt: dict[str, Any], meta: ModelMetadata, count: int, batch: int, data_root: str | None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Batches of real test patches in model input form (converted, clipped, normalised by the
+    metadata, i.e. exactly what the plugin will feed)."""
+    from model_export.data import build_dataset
+
+    dataset = build_dataset(ckpt["dataset"]["name"], split="test", root=data_root)
+    n = min(count, len(dataset))
+    for start in range(0, n, batch):
+        samples = [dataset[i] for i in range(start, min(n, start + batch))]
+        opt = np.stack([meta.optical.prepare(np.asarray(s["optical"]), meta.optical.units)
+                        for s in samples])
+        sar = np.stack([meta.sar.prepare(np.asarray(s["sar"]), meta.sar.units) for s in samples])
+        yield np.nan_to_num(opt).astype(np.float32), np.nan_to_num(sar).astype(np.float32)
+
+
+def export_checkpoint(
+    checkpoint: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    name: str,
+    version: str,
+    description: str = "",
+    test_metrics: dict[str, Any] | None = None,
+    tile_size: int = 256,
+    overlap: int = 32,
+    opset: int = OPSET,
+    optimize: bool = True,
+    fp16: bool = False,
+    parity_patches: int = 16,
+    data_root: str | None = None,
+    atol: float = 1e-4,
+) -> dict[str, Any]:
+    """Export and verify; returns a report dict. Raises on any failure, leaving no output."""
+    from model_export.models.onnx_compat import export_onnx
+    from model_export.training.checkpoint import load_for_inference
+
+    model, ckpt = load_for_inference(str(checkpoint))
+    model.eval()
+    meta_dict = build_metadata(
+        ckpt, name=name, version=version, description=description, test_metrics=test_metrics,
+        tile_size=tile_size, overlap=overlap,
+    )
+    meta = parse_metadata(meta_dict)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"output": str(output), "opset": opset}
+    with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
+        raw_path = Path(tmp) / "raw.onnx"
+        export_onnx(model, str(raw_path), opset=opset)
+        proto = onnx.load(str(raw_path))
+        if optimize:
+            proto = simplify(proto)
+        attach_metadata(proto, meta_dict)
+        onnx.checker.check_model(proto, full_check=True)
+        final_tmp = Path(tmp) / "final.onnx"
+        onnx.save(proto, str(final_tmp))
+        parity: ParityReport = check_parity(
+            model, str(final_tmp), real_patches(ckpt, meta, parity_patches, 4, data_root),
+            atol=atol,
+        )
+        report["parity"] = parity.as_dict()
+        if fp16:
+            half = to_fp16(proto)
+            fp16_tmp = Path(tmp) / "fp16.onnx"
+            onnx.save(half, str(fp16_tmp))
+            # fp16 is for GPUs: argmax agreement matters, logits may differ by ~1e-2.
+            report["fp16_parity"] = check_parity(
+                model, str(fp16_tmp), real_patches(ckpt, meta, parity_patches, 4, data_root),
+                atol=0.25, min_agreement=0.99,
+            ).as_dict()
+            fp16_out = output.with_name(output.stem + "_fp16.onnx")
+            os.replace(fp16_tmp, fp16_out)
+            report["fp16_output"] = str(fp16_out)
+        os.replace(final_tmp, output)  # atomic: the output appears only when all checks passed
+    report["size_bytes"] = output.stat().st_size
+    report["metadata"] = {"name": meta.name, "variant": meta.variant, "classes": len(meta.classes)}
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m model_export export", description=__doc__)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--output", required=True, help="the .onnx file to write")
+    p.add_argument("--name", help="model name in the metadata (default: output file stem)")
+    p.add_argument("--model-version", default="0.1.0")
+    p.add_argument("--description", default="")
+    p.add_argument("--metrics", help="JSON of `model_export evaluate` on the test split")
+    p.add_argument("--tile-size", type=int, default=256)
+    p.add_argument("--overlap", type=int, default=32)
+    p.add_argument("--opset", type=int, default=OPSET)
+    p.add_argument("--no-optimize", action="store_true", help="skip graph simplification")
+    p.add_argument("--fp16", action="store_true", help="also write <output>_fp16.onnx for GPUs")
+    p.add_argument("--parity-patches", type=int, default=16)
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--report", help="write the export report as JSON here")
+    args = p.parse_args(argv)
+    metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
+    report = export_checkpoint(
+        args.checkpoint, args.output, name=args.name or Path(args.output).stem,
+        version=args.model_version, description=args.description, test_metrics=metrics,
+        tile_size=args.tile_size, overlap=args.overlap, opset=args.opset,
+        optimize=not args.no_optimize, fp16=args.fp16, parity_patches=args.parity_patches,
+        data_root=args.data_root,
+    )
+    text = json.dumps(report, indent=2)
+    if args.report:
+        Path(args.report).write_text(text + "\n")
+    print(text)
+    return 0
