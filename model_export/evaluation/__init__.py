@@ -1,0 +1,1 @@
+"""Evaluation of trained checkpoints: metrics (via upseg_qgis.core.metrics) and reports."""

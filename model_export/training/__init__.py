@@ -1,0 +1,1 @@
+"""Training of UPSeg and its baselines: losses, checkpoints, the train and ablation commands."""
