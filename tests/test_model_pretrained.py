@@ -1,0 +1,70 @@
+"""Loading a local timm-style (ConvNeXt layout) checkpoint; nothing is downloaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from model_export.models import Backbone, build_model, model_config
+
+
+def _fake_timm_checkpoint(path: Path, dims: tuple[int, ...], depths: tuple[int, ...]) -> dict:
+    """A state dict laid out like timm's convnext_*: stem.0/1, stages.*, head.*, wrapped the
+    way training frameworks save it (`state_dict`, `module.` prefix)."""
+    torch.manual_seed(42)
+    src = Backbone(dims, depths, mlp_ratio=3.0).state_dict()
+    state = {k: torch.randn_like(v) for k, v in src.items()}
+    state["stem.0.weight"] = torch.randn(dims[0], 3, 4, 4)
+    state["stem.0.bias"] = torch.randn(dims[0])
+    state["stem.1.weight"] = torch.randn(dims[0])
+    state["stem.1.bias"] = torch.randn(dims[0])
+    state["head.norm.weight"] = torch.randn(dims[-1])
+    state["head.fc.weight"] = torch.randn(1000, dims[-1])
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 3}, path)
+    return state
+
+
+def test_backbone_and_stems_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = model_config("upseg_tiny")
+    path = tmp_path / "convnext_like.pth"
+    state = _fake_timm_checkpoint(path, cfg.dims, cfg.depths)
+    model = build_model("upseg_tiny", pretrained=str(path), freeze_backbone=True)
+
+    for k, v in model.backbone.state_dict().items():
+        assert torch.equal(v, state[k]), k
+    # Optical stem: 4 bands from an RGB stem, first 3 copy RGB (rescaled by 3/4).
+    w = model.stems["optical"].proj.weight
+    assert torch.allclose(w[:, :3], state["stem.0.weight"] * 0.75)
+    assert torch.allclose(w[:, 3], state["stem.0.weight"].mean(1) * 0.75)
+    assert torch.equal(model.stems["sar"].norm.weight, state["stem.1.weight"])
+    assert all(not p.requires_grad for p in model.backbone.parameters())
+
+    out = capsys.readouterr().out
+    assert "missing keys (0)" in out
+    assert "unexpected keys (2): ['head.fc.weight', 'head.norm.weight']" in out
+
+
+def test_missing_and_mismatched_keys_are_reported(tmp_path: Path) -> None:
+    cfg = model_config("upseg_tiny")
+    path = tmp_path / "partial.pth"
+    state = _fake_timm_checkpoint(path, cfg.dims, cfg.depths)
+    state.pop("stages.3.blocks.0.gamma")
+    state["stages.0.blocks.0.conv_dw.weight"] = torch.randn(16, 1, 3, 3)
+    torch.save(state, path)
+    backbone = Backbone(cfg.dims, cfg.depths, mlp_ratio=3.0)
+    before = backbone.stages[0].blocks[0].conv_dw.weight.clone()
+    result = backbone.load_pretrained(path, verbose=False)
+    assert result.missing_keys == [
+        "stages.0.blocks.0.conv_dw.weight",
+        "stages.3.blocks.0.gamma",
+    ]
+    assert result.mismatched_keys == ["stages.0.blocks.0.conv_dw.weight"]
+    assert "stem.0.weight" in result.unexpected_keys
+    assert torch.equal(backbone.stages[0].blocks[0].conv_dw.weight, before)
+
+
+def test_missing_file_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        build_model("upseg_tiny", pretrained=str(tmp_path / "nope.pth"))
