@@ -10,9 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from qgis.core import (
+    QgsApplication,
+    QgsMapLayer,
+    QgsPalettedRasterRenderer,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingLayerPostProcessorInterface,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterBand,
@@ -23,7 +27,9 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsRasterLayer,
 )
+from qgis.PyQt.QtGui import QColor
 
 from .base import UPSegAlgorithm
 
@@ -187,11 +193,178 @@ class SegmentAlgorithm(UPSegAlgorithm):
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
         self.require_runtime()
-        raise QgsProcessingException("upseg:segment is not implemented yet.")
+        # Imported here: the provider must load (and show this help) without onnxruntime.
+        from ..core import pipeline
+
+        optical = self._gdal_layer(parameters, self.OPTICAL, context)
+        sar = self._gdal_layer(parameters, self.SAR, context)
+        extent = None
+        if parameters.get(self.EXTENT) not in (None, ""):
+            rect = self.parameterAsExtent(parameters, self.EXTENT, context, optical.crs())
+            if not rect.isNull() and not rect.isEmpty():
+                extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        confidence = None
+        if parameters.get(self.OUTPUT_CONFIDENCE) not in (None, ""):
+            confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context)
+        threads = QgsApplication.maxThreads()  # Processing's "max threads" setting, -1 = all
+
+        def progress(fraction: float, message: str) -> None:
+            feedback.setProgress(100.0 * fraction)
+            feedback.setProgressText(message)
+
+        try:
+            result = pipeline.segment(
+                optical.source(),
+                sar.source(),
+                output,
+                model=self.parameterAsFile(parameters, self.MODEL, context) or None,
+                optical_bands=self.parameterAsInts(parameters, self.OPTICAL_BANDS, context) or None,
+                sar_bands=self.parameterAsInts(parameters, self.SAR_BANDS, context) or None,
+                optical_units=self.parameterAsEnumString(parameters, self.OPTICAL_UNITS, context),
+                sar_units=self.parameterAsEnumString(parameters, self.SAR_UNITS, context),
+                extent=extent,
+                tile_size=self._optional_int(parameters, self.TILE_SIZE, context),
+                overlap=self._optional_int(parameters, self.OVERLAP, context),
+                batch_size=self._optional_int(parameters, self.BATCH_SIZE, context),
+                device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
+                strict_device=self.parameterAsBoolean(parameters, self.STRICT_DEVICE, context),
+                threads=threads if threads > 0 else None,
+                confidence=confidence or None,
+                progress=progress,
+                is_cancelled=feedback.isCanceled,
+                info=feedback.pushInfo,
+                warn=feedback.pushWarning,
+            )
+        except pipeline.CancelledError as exc:
+            raise QgsProcessingException(f"UPSeg segmentation cancelled: {exc}") from None
+        except pipeline.CORE_ERRORS as exc:
+            raise QgsProcessingException(str(exc)) from None
+        except MemoryError:
+            raise QgsProcessingException(
+                "Out of memory. Lower TILE_SIZE or BATCH_SIZE, or set an EXTENT."
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - e.g. ONNX Runtime failing mid-run
+            raise QgsProcessingException(
+                f"UPSeg segmentation failed: {exc}. If the GPU ran out of memory, lower "
+                "BATCH_SIZE or TILE_SIZE, or set DEVICE to cpu. No output was written."
+            ) from None
+
+        classes = _model_classes(result)
+        for key, path in ((self.OUTPUT, result.output), (self.OUTPUT_CONFIDENCE, confidence)):
+            if path and context.willLoadLayerOnCompletion(path):
+                details = context.layerToLoadOnCompletionDetails(path)
+                if key == self.OUTPUT:
+                    details.setPostProcessor(ClassStylePostProcessor.create(classes))
+        return {
+            self.OUTPUT: result.output,
+            self.OUTPUT_CONFIDENCE: result.confidence,
+            self.PROVIDER: result.provider,
+            self.TILE_COUNT: result.tile_count,
+        }
+
+    def _gdal_layer(
+        self, parameters: dict[str, Any], name: str, context: QgsProcessingContext
+    ) -> QgsRasterLayer:
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None or not layer.isValid():
+            raise QgsProcessingException(self.invalidRasterError(parameters, name))
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(
+                f"{name} comes from the '{layer.providerType()}' data provider; UPSeg reads "
+                "rasters through GDAL. Save the layer as a GeoTIFF first (Export > Save As)."
+            )
+        return layer
+
+    def _optional_int(
+        self, parameters: dict[str, Any], name: str, context: QgsProcessingContext
+    ) -> int | None:
+        # Not set (None/'') means "what the model's metadata says".
+        if parameters.get(name) in (None, ""):
+            return None
+        return self.parameterAsInt(parameters, name, context)
+
+
+def _model_classes(result: Any) -> list[tuple[int, str, str]]:
+    """(value, colour, name) of the model's classes."""
+    return [(c.value, c.colour, c.name) for c in result.classes]
+
+
+class ClassStylePostProcessor(QgsProcessingLayerPostProcessorInterface):
+    """Paletted style with the model's class names when the GUI loads the class raster.
+
+    The .qml next to the output already gives the same style; this makes it explicit and keeps
+    it when the layer is loaded from a temporary output. Processing keeps only a C++ pointer to
+    a post-processor, so instances are kept alive here.
+    """
+
+    _instances: list[ClassStylePostProcessor] = []
+
+    def __init__(self, classes: list[tuple[int, str, str]]) -> None:
+        super().__init__()
+        self.classes = classes
+
+    @classmethod
+    def create(cls, classes: list[tuple[int, str, str]]) -> ClassStylePostProcessor:
+        inst = cls(classes)
+        cls._instances = [*cls._instances[-15:], inst]  # bounded: old runs are long done
+        return inst
+
+    def postProcessLayer(
+        self, layer: QgsMapLayer, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> None:
+        if not isinstance(layer, QgsRasterLayer) or not self.classes:
+            return
+        palette = [
+            QgsPalettedRasterRenderer.Class(value, QColor(colour), name)
+            for value, colour, name in self.classes
+        ]
+        layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, palette))
+        layer.triggerRepaint()
 
 
 HELP_TEXT = """<p>Segments an optical layer and a SAR layer together with an UPSeg model \
-(ONNX Runtime) into a class raster styled with the model's class names and colours.</p>
-<p>Everything about the model's inputs (which bands in which order, their units, dB or linear SAR, \
-scaling, clipping, mean/std normalisation), its classes and its default tiling comes from the \
-metadata stored in the model file: nothing is guessed beyond what it allows.</p>"""
+(ONNX Runtime) into a class raster (land cover, or water / not water for the embedded model), \
+styled with the model's class names and colours.</p>
+<p><b>The model decides the inputs.</b> Which bands in which order, their units (8-bit \
+rendering, reflectance, reflectance x 10000, SAR dB or linear), the conversion from your units \
+to the model's, clipping and mean/std normalisation, the classes and the default tiling all \
+come from the metadata stored in the model file. The plugin applies exactly that and guesses \
+nothing else.</p>
+<h3>Parameters</h3>
+<dl>
+<dt>Optical layer</dt><dd>e.g. Sentinel-2 (raw reflectance x 10000, 13 bands is fine), an 8-bit \
+true-colour rendering, Gaofen. Its grid is the output grid.</dd>
+<dt>SAR layer</dt><dd>e.g. Sentinel-1 VV/VH in dB or linear power, GF-3. Any CRS, resolution, \
+extent and data type: it is resampled onto the optical grid on the fly (bilinear, or average when \
+much finer). Where it does not cover the optical layer, the output is nodata; when it does not \
+overlap at all, the algorithm stops with an error.</dd>
+<dt>Optical bands / SAR bands</dt><dd>Band numbers in the model's order. Empty: bands whose \
+descriptions match the model's band names (e.g. B4, B3, B2 out of a 13-band Sentinel-2 file), \
+else the first bands, with a warning. The count must match the model.</dd>
+<dt>Optical units / SAR units</dt><dd>auto detects the units from the data type and value \
+statistics, among the units the model accepts (e.g. Int16 values in the thousands: reflectance \
+x 10000; negative floats: SAR dB). Set them when detection picks wrong. Units the model does not \
+accept are refused.</dd>
+<dt>Model</dt><dd>An .onnx file exported by <code>python -m model_export export</code>. Empty: \
+the embedded default model (water / not water from Sentinel-1 + Sentinel-2, trained on \
+OMBRIA).</dd>
+<dt>Extent</dt><dd>Only this part of the optical layer (snapped outward to its pixels). Empty: \
+the whole optical layer.</dd>
+<dt>Tile size, Tile overlap, Tiles per batch</dt><dd>Empty: the model's own values. Tiles \
+overlap and their logits are blended with smooth weights, so there are no seams. Lower the tile \
+size or batch when memory runs short; raise the batch on a GPU.</dd>
+<dt>Device</dt><dd>auto: CUDA when onnxruntime-gpu can use it, else the CPU. cuda, tensorrt: ask \
+for that GPU provider (TensorRT builds its engines on the first run). cpu: CPU only. A GPU that \
+cannot run falls back to the CPU with a warning; the provider that actually ran is logged and \
+returned as PROVIDER.</dd>
+<dt>Fail instead of falling back</dt><dd>Stop with an error instead of running on the CPU when \
+the requested GPU provider cannot run.</dd>
+<dt>Classes</dt><dd>GeoTIFF (tiled, DEFLATE), uint8 class values, nodata where either input is \
+missing, with a colour table and category names, and a .qml style next to it.</dd>
+<dt>Confidence</dt><dd>Optional GeoTIFF, float32: the probability of the chosen class \
+(softmax of the blended logits); -1 where there is no data.</dd>
+</dl>
+<p>Outputs also include PROVIDER (the ONNX Runtime execution provider that ran) and TILE_COUNT. \
+The log lists the bands and units used, tile count, time per stage and throughput. Cancelling \
+stops within one batch and removes the partial output.</p>"""
