@@ -1,21 +1,95 @@
-"""Desktop-only bits: tell the user, once per start, when ONNX Runtime is missing."""
+"""Desktop-only: at load, say when ONNX Runtime or numpy 1.x is missing, and offer to install
+ONNX Runtime into the plugin-private folder (`dependency_installer`), in the background, then
+tell the user exactly what happened.
+
+Nothing here runs under qgis_process (iface is None there).
+"""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
-from qgis.core import Qgis
+from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsTask
+from qgis.PyQt.QtWidgets import QMessageBox, QPushButton
 
-from .dependencies import install_instructions, runtime_problems
+from .dependencies import ORT_REQUIREMENT, runtime_problems
+
+# Running tasks and open message widgets must stay referenced, or Qt/Python drops them.
+_KEEP: dict[str, Any] = {}
+
+
+def onnxruntime_missing() -> bool:
+    return importlib.util.find_spec("onnxruntime") is None
 
 
 def offer_dependency_install(iface: Any) -> None:
+    """Push one message-bar warning when inference cannot run; with an 'Install' button when
+    ONNX Runtime is what is missing."""
     problems = runtime_problems()
     if not problems:
         return
+    bar = iface.messageBar()
+    text = " ".join(problems)
+    if not onnxruntime_missing():  # e.g. numpy 2: not ours to change, only to explain
+        bar.pushMessage("UPSeg", text, level=Qgis.Warning, duration=0)
+        return
+    widget = bar.createMessage("UPSeg", text + " Segmentation needs it.")
+    button = QPushButton("Install ONNX Runtime…")
+    button.clicked.connect(lambda: ask_and_install(iface))
+    widget.layout().addWidget(button)
+    _KEEP["message"] = bar.pushWidget(widget, Qgis.Warning)
+
+
+def ask_and_install(iface: Any) -> None:
+    from .dependency_installer import manual_instructions, plan_install
+
+    plan = plan_install()
+    parent = iface.mainWindow()
+    if plan.problems:
+        QMessageBox.warning(parent, "UPSeg: cannot install ONNX Runtime",
+                            " ".join(plan.problems) + "\n\n" + manual_instructions(plan))
+        return
+    box = QMessageBox(QMessageBox.Question, "UPSeg: install ONNX Runtime?",
+                      f"Install {ORT_REQUIREMENT} (about 340 MB download) with pip into\n"
+                      f"{plan.target}\n\nOnly that folder is written; QGIS's own Python "
+                      "packages, numpy included, are not touched.",
+                      QMessageBox.Yes | QMessageBox.No, parent)
+    box.setDetailedText("Commands:\n" + "\n".join(plan.command_lines()))
+    if box.exec_() != QMessageBox.Yes:
+        return
+    _start_install(iface, plan)
+
+
+def _start_install(iface: Any, plan: Any) -> None:
+    from .dependency_installer import run_install
+
+    def work(task: QgsTask) -> Any:
+        return run_install(plan)
+
+    def finished(exception: Exception | None, report: Any = None) -> None:
+        _KEEP.pop("task", None)
+        bar = iface.messageBar()
+        if "message" in _KEEP:
+            bar.popWidget(_KEEP.pop("message"))
+        if exception is not None or report is None:
+            text = f"The installer stopped: {exception}"
+            QgsMessageLog.logMessage(text, "UPSeg", Qgis.Critical)
+            QMessageBox.critical(iface.mainWindow(), "UPSeg", text)
+            return
+        QgsMessageLog.logMessage(report.message + "\n\n" + report.details, "UPSeg",
+                                 Qgis.Info if report.ok else Qgis.Critical)
+        box = QMessageBox(QMessageBox.Information if report.ok else QMessageBox.Critical,
+                          "UPSeg: ONNX Runtime installed" if report.ok
+                          else "UPSeg: ONNX Runtime not installed",
+                          report.message, QMessageBox.Ok, iface.mainWindow())
+        box.setDetailedText(report.details)
+        box.exec_()
+
+    task = QgsTask.fromFunction(f"Installing {ORT_REQUIREMENT} for UPSeg", work,
+                                on_finished=finished)
+    _KEEP["task"] = task
+    QgsApplication.taskManager().addTask(task)
     iface.messageBar().pushMessage(
-        "UPSeg",
-        " ".join(problems) + " " + install_instructions().replace("\n", " "),
-        level=Qgis.Warning,
-        duration=0,
-    )
+        "UPSeg", f"Installing {ORT_REQUIREMENT} in the background (see the task bar)…",
+        level=Qgis.Info, duration=10)

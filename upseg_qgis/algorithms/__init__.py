@@ -10,6 +10,9 @@ from qgis.core import Qgis, QgsMessageLog, QgsProcessingAlgorithm
 # module name -> class name; add new algorithms here.
 _ALGORITHMS: dict[str, str] = {
     "segment": "SegmentAlgorithm",
+    "evaluate": "EvaluateAlgorithm",
+    "polygonize_classes": "PolygonizeClassesAlgorithm",
+    "class_areas": "ClassAreasAlgorithm",
 }
 
 

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Build `dist/upseg_qgis-<version>.zip`, the file QGIS's "Plugins > Install from ZIP" takes.
+
+One top folder `upseg_qgis/` holding the plugin code, metadata.txt (the top-level file, the single
+source; the symlink in the plugin folder is dereferenced), LICENSE, the icon and the embedded
+models (upseg_qgis/models/*.onnx when present). No __pycache__, tests or hidden files. The zip
+is reproducible: sorted entries with a fixed timestamp.
+
+Usage: python scripts/package.py [--out dist] [--require-model]
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGIN = "upseg_qgis"
+DEFAULT_MODEL = Path(PLUGIN) / "models" / "upseg_default.onnx"
+EXCLUDED_DIRS = {"__pycache__", "tests", "test", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
+EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".orig", ".rej", ".swp", ".tmp"}
+FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # reproducible archives
+
+
+def plugin_version(root: Path = ROOT) -> str:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(root / "metadata.txt", encoding="utf-8")
+    return parser["general"]["version"]
+
+
+def plugin_files(root: Path = ROOT) -> dict[str, Path]:
+    """Archive name -> file on disk (symlinks resolved: the archive holds real files)."""
+    files: dict[str, Path] = {}
+    for path in sorted((root / PLUGIN).rglob("*")):
+        rel = path.relative_to(root)
+        if any(part in EXCLUDED_DIRS or part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_dir() or path.suffix in EXCLUDED_SUFFIXES:
+            continue
+        if rel.parent == DEFAULT_MODEL.parent and path.suffix == ".onnx" \
+                and rel != DEFAULT_MODEL:
+            continue  # only the embedded default model ships, not models left by experiments
+        files[rel.as_posix()] = path.resolve()
+    files[f"{PLUGIN}/metadata.txt"] = (root / "metadata.txt").resolve()  # the single source
+    files[f"{PLUGIN}/LICENSE"] = (root / "LICENSE").resolve()
+    return dict(sorted(files.items()))
+
+
+def check(files: dict[str, Path], root: Path = ROOT) -> list[str]:
+    """What would make QGIS refuse or break the plugin."""
+    problems = []
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(root / "metadata.txt", encoding="utf-8")
+    general = parser["general"] if parser.has_section("general") else {}
+    for key in ("name", "version", "qgisMinimumVersion", "description", "author", "email"):
+        if not general.get(key):
+            problems.append(f"metadata.txt lacks '{key}'")
+    icon = general.get("icon")
+    if icon and f"{PLUGIN}/{icon}" not in files:
+        problems.append(f"the icon {icon} named in metadata.txt is missing")
+    if f"{PLUGIN}/__init__.py" not in files:
+        problems.append("upseg_qgis/__init__.py is missing")
+    return problems
+
+
+def build(out_dir: Path = ROOT / "dist", root: Path = ROOT, require_model: bool = False,
+          log=print) -> Path:  # noqa: ANN001
+    files = plugin_files(root)
+    problems = check(files, root)
+    model = DEFAULT_MODEL.as_posix()
+    if model not in files:
+        msg = f"{model} not found: the zip has no embedded default model"
+        if require_model:
+            problems.append(msg)
+        else:
+            log(f"warning: {msg}")
+    if problems:
+        raise SystemExit("cannot package: " + "; ".join(problems))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    zip_path = out_dir / f"{PLUGIN}-{plugin_version(root)}.zip"
+    tmp = zip_path.with_suffix(".zip.part")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name, path in files.items():
+            info = zipfile.ZipInfo(name, FIXED_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, path.read_bytes())
+    tmp.replace(zip_path)  # never leave a half-written zip under the final name
+    log(f"{zip_path} ({zip_path.stat().st_size / 1e6:.1f} MB, {len(files)} files)")
+    return zip_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "dist", help="output folder")
+    ap.add_argument("--require-model", action="store_true",
+                    help=f"fail when {DEFAULT_MODEL} is missing")
+    args = ap.parse_args(argv)
+    build(args.out, require_model=args.require_model)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""The in-QGIS installer of ONNX Runtime, without network: the pip commands it builds, a dry
+run, failures reported in words, and a real `pip install --target` from a local wheelhouse of
+stand-in wheels into QGIS's own interpreter (Debian's /usr/bin/python3)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from upseg_qgis import dependency_installer as di
+from upseg_qgis.dependencies import ORT_REQUIREMENT
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # the interpreter QGIS embeds on Debian
+
+
+def make_wheel(folder: Path, dist: str, version: str, module: str, code: str,
+               requires: tuple[str, ...] = ()) -> Path:
+    """A minimal pure-Python wheel (what pip needs to install it)."""
+    norm = dist.replace("-", "_")
+    info = f"{norm}-{version}.dist-info"
+    files = {
+        f"{module}/__init__.py": code,
+        f"{info}/METADATA": "Metadata-Version: 2.1\n"
+                            f"Name: {dist}\nVersion: {version}\n"
+                            + "".join(f"Requires-Dist: {r}\n" for r in requires),
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: upseg-test\nRoot-Is-Purelib: true\n"
+                         "Tag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"])
+    path = folder / f"{norm}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return path
+
+
+def test_dependency_list_matches_the_pinned_wheel() -> None:
+    name, _, version = ORT_REQUIREMENT.partition("==")
+    try:
+        installed = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip(f"{name} not installed here")
+    if installed != version:
+        pytest.skip(f"{name} {installed} installed, {version} pinned")
+    requires = [r for r in importlib.metadata.requires(name) or [] if "extra ==" not in r]
+    assert sorted(requires) == sorted(di.ORT_DEPENDENCIES)
+
+
+def test_plan_pins_the_requirement_keeps_numpy_and_never_targets_site_packages(
+        tmp_path: Path) -> None:
+    target = tmp_path / "upseg_site-packages"
+    plan = di.plan_install(target, python=SYSTEM_PYTHON, check_pip=False,
+                           dependencies=("numpy>=1.21.6", "packaging", "upseg-not-there>=1"))
+    first, second = plan.commands
+    assert first[:4] == [SYSTEM_PYTHON, "-m", "pip", "install"]
+    assert first[-2:] == ["--no-deps", ORT_REQUIREMENT]  # no second numpy via dependencies
+    assert first[first.index("--target") + 1] == str(target)
+    # Only what QGIS lacks, never numpy; and a constraint that keeps QGIS's numpy.
+    assert plan.missing_dependencies == ["upseg-not-there>=1"]
+    assert second[-1] == "upseg-not-there>=1"
+    assert second[second.index("--constraint") + 1] == str(plan.constraints_path)
+    assert "numpy<2" in plan.constraints
+    assert f"numpy=={importlib.metadata.version('numpy')}" in plan.constraints
+    for cmd in plan.commands:
+        assert "--user" not in cmd and "--target" in cmd
+        assert not any(re.match(r"^numpy\b", a) for a in cmd)
+    assert "upseg_pip_constraints.txt" in di.manual_instructions(plan)
+
+
+def test_dry_run_changes_nothing(tmp_path: Path) -> None:
+    plan = di.plan_install(tmp_path / "t", python=SYSTEM_PYTHON, check_pip=False)
+    report = di.run_install(plan, dry_run=True, runner=_fail_if_called)
+    assert report.ok and report.dry_run and not report.steps
+    assert "Dry run, nothing installed" in report.message
+    assert ORT_REQUIREMENT in report.message
+    assert not (tmp_path / "t").exists()
+
+
+def _fail_if_called(*args: object, **kwargs: object) -> subprocess.CompletedProcess:
+    raise AssertionError("nothing may run in a dry run")
+
+
+def test_pip_failure_is_reported_with_the_manual_route(tmp_path: Path) -> None:
+    plan = di.plan_install(tmp_path / "t", python=SYSTEM_PYTHON, check_pip=False)
+
+    def offline(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess:
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution "
+                                           "found for onnxruntime-gpu==1.31.1")
+
+    report = di.run_install(plan, runner=offline)
+    assert not report.ok and len(report.steps) == 1
+    assert "pip failed (exit code 1)" in report.message
+    assert "No matching distribution" in report.message
+    assert "Nothing in QGIS's own Python was changed" in report.message
+    assert "Run in a terminal" in report.message
+
+
+def test_missing_python_or_pip_stops_before_running(tmp_path: Path) -> None:
+    plan = di.plan_install(tmp_path / "t", python=str(tmp_path / "no-python"))
+    assert plan.problems and "Cannot run" in plan.problems[0]
+    report = di.run_install(plan, runner=_fail_if_called)
+    assert not report.ok and "ONNX Runtime was not installed" in report.message
+
+
+def test_finds_qgis_python_even_when_sys_executable_is_qgis(monkeypatch) -> None:
+    monkeypatch.setattr(sys, "executable", "/usr/bin/qgis")
+    found = di.find_python()
+    assert found is not None and Path(found).name.startswith("python")
+    out = subprocess.run([found, "-c", "import sys; print(sys.version_info[:2])"],
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(sys.version_info[:2])
+
+
+@pytest.mark.skipif(not Path(SYSTEM_PYTHON).is_file(), reason="no Debian python3")
+def test_real_pip_target_install_from_a_local_wheelhouse(tmp_path: Path, monkeypatch) -> None:
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    make_wheel(wheels, "onnxruntime-gpu", "0.0.1", "onnxruntime",
+               "__version__ = '0.0.1'\n"
+               "def get_available_providers():\n    return ['CPUExecutionProvider']\n",
+               requires=("numpy>=1.21.6", "upsegfakedep"))
+    make_wheel(wheels, "upsegfakedep", "1.0", "upsegfakedep", "")
+    target = tmp_path / "profile" / "python" / "upseg_site-packages"
+    monkeypatch.setenv("UPSEG_SITE_PACKAGES", str(target))
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the report adds the folder to sys.path
+    plan = di.plan_install(target, requirement="onnxruntime-gpu==0.0.1", python=SYSTEM_PYTHON,
+                           extra_pip_args=("--no-index", "--find-links", str(wheels)),
+                           dependencies=("numpy>=1.21.6", "upsegfakedep"))
+    assert not plan.problems, plan.problems
+    report = di.run_install(plan)
+    assert report.ok, report.message + report.details
+    assert report.version == "0.0.1" and report.providers == ["CPUExecutionProvider"]
+    assert (target / "onnxruntime" / "__init__.py").is_file()
+    assert (target / "upsegfakedep").is_dir()
+    assert not (target / "numpy").exists()  # QGIS's numpy is used, never a second copy
+    assert "Installed onnxruntime-gpu==0.0.1, upsegfakedep into" in report.message
+    assert "QGIS's own Python packages were not changed" in report.message
+    assert str(target) in sys.path and sys.path.index(str(target)) == len(sys.path) - 1
+    # Run again (an upgrade): pip replaces the files in place.
+    again = di.run_install(plan)
+    assert again.ok, again.details

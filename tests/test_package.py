@@ -1,0 +1,121 @@
+"""`scripts/package.py`: the zip QGIS's "Install from ZIP" takes, unpacked by QGIS's own unzip code
+into a fresh profile and loaded by qgis_process from there (no plugin path to the checkout)."""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import json
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+
+QGIS_PROCESS = "/usr/bin/qgis_process.bin"
+QGIS_UNZIP = Path("/usr/share/qgis/python/pyplugin_installer/unzip.py")
+
+
+def _load(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def plugin_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    package = _load(ROOT / "scripts" / "package.py", "upseg_package")
+    return package.build(tmp_path_factory.mktemp("dist"), log=lambda *_: None)
+
+
+def test_zip_layout(plugin_zip: Path) -> None:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ROOT / "metadata.txt", encoding="utf-8")
+    version = parser["general"]["version"]
+    assert plugin_zip.name == f"upseg_qgis-{version}.zip"
+    with zipfile.ZipFile(plugin_zip) as zf:
+        names = zf.namelist()
+        assert zf.testzip() is None
+        # QGIS takes the plugin folder from the (first) metadata.txt: there must be one only.
+        assert [n for n in names if n.endswith("metadata.txt")] == ["upseg_qgis/metadata.txt"]
+        assert {n.split("/")[0] for n in names} == {"upseg_qgis"}
+        assert zf.read("upseg_qgis/metadata.txt") == (ROOT / "metadata.txt").read_bytes()
+        assert zf.read("upseg_qgis/LICENSE") == (ROOT / "LICENSE").read_bytes()
+        assert f"upseg_qgis/{parser['general']['icon']}" in names
+        for required in ("__init__.py", "plugin.py", "provider.py", "algorithms/segment.py",
+                         "core/metrics.py", "dependency_installer.py"):
+            assert f"upseg_qgis/{required}" in names
+        assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")
+                    or "/tests/" in n]
+        model = "upseg_qgis/models/upseg_default.onnx"
+        assert (model in names) == (ROOT / model).is_file()
+        for info in zf.infolist():  # no symlink entries: QGIS's unzip writes plain files
+            assert (info.external_attr >> 16) & 0o170000 != 0o120000, info.filename
+
+
+def test_zip_is_reproducible(plugin_zip: Path, tmp_path: Path) -> None:
+    package = _load(ROOT / "scripts" / "package.py", "upseg_package2")
+    again = package.build(tmp_path, log=lambda *_: None)
+    assert again.read_bytes() == plugin_zip.read_bytes()
+
+
+@pytest.mark.skipif(not Path(QGIS_PROCESS).is_file(), reason="qgis_process.bin not installed")
+def test_zip_installs_into_a_fresh_profile_and_runs_in_qgis_process(
+        plugin_zip: Path, tmp_path: Path) -> None:
+    from osgeo import gdal
+
+    profile = tmp_path / "xdg"
+    plugins = profile / "QGIS" / "QGIS3" / "profiles" / "default" / "python" / "plugins"
+    # What "Install from ZIP" does (pyplugin_installer.installer.installFromZipFile): the
+    # plugin name is the folder of metadata.txt, then QGIS's own unzip().
+    with zipfile.ZipFile(plugin_zip) as zf:
+        plugin_name = os.path.split(sorted(
+            f for f in zf.namelist() if f.endswith("metadata.txt"))[0])[0]
+    assert plugin_name == "upseg_qgis"
+    _load(QGIS_UNZIP, "qgis_unzip").unzip(str(plugin_zip), str(plugins))
+    assert (plugins / "upseg_qgis" / "metadata.txt").is_file()
+
+    # No plugin path to the checkout, no custom config (pytest-qgis sets QGIS_CUSTOM_CONFIG_PATH):
+    # the only copy of the plugin is the one in the fresh profile.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("QGIS_") and k != "PYTHONPATH"}
+    env.update(XDG_DATA_HOME=str(profile), QT_QPA_PLATFORM="offscreen", GDAL_PAM_ENABLED="NO")
+    site = next((ROOT / ".venv" / "lib").glob("python3*/site-packages"), None)
+    if site:  # onnxruntime, as the user's own install would provide it
+        env["PYTHONPATH"] = str(site)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([QGIS_PROCESS, *args], capture_output=True, text=True, env=env,
+                              timeout=180, cwd=tmp_path)
+
+    enable = run("plugins", "enable", "upseg_qgis")
+    assert enable.returncode == 0, enable.stdout + enable.stderr
+    listing = run("list")
+    assert listing.returncode == 0, listing.stderr
+    for alg in ("upseg:segment", "upseg:evaluate", "upseg:polygonize", "upseg:class_areas"):
+        assert alg in listing.stdout, listing.stdout[-3000:] + listing.stderr[-3000:]
+
+    # Run one algorithm from the installed copy.
+    tif = tmp_path / "classes.tif"
+    ds = gdal.GetDriverByName("GTiff").Create(str(tif), 8, 8, 1, gdal.GDT_Byte)
+    ds.SetGeoTransform((500000, 10, 0, 4400000, 0, -10))
+    ds.SetProjection('PROJCS["WGS 84 / UTM zone 30N",GEOGCS["WGS 84",DATUM["WGS_1984",'
+                     'SPHEROID["WGS 84",6378137,298.257223563]],PRIMEM["Greenwich",0],'
+                     'UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],'
+                     'PARAMETER["latitude_of_origin",0],PARAMETER["central_meridian",-3],'
+                     'PARAMETER["scale_factor",0.9996],PARAMETER["false_easting",500000],'
+                     'PARAMETER["false_northing",0],UNIT["metre",1],AUTHORITY["EPSG","32630"]]')
+    ds.GetRasterBand(1).WriteArray(np.eye(8, dtype=np.uint8))
+    ds = None
+    res = run("run", "upseg:class_areas", "--json", "--", f"INPUT={tif}", "AREA_METHOD=1",
+              f"OUTPUT={tmp_path / 'areas.csv'}")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    results = json.loads(res.stdout[res.stdout.index("{"):])["results"]
+    assert results["VALID_PIXELS"] == 64
+    assert results["TOTAL_AREA_HA"] == pytest.approx(0.64)

@@ -1,0 +1,256 @@
+"""`upseg:evaluate`: accuracy of a predicted class raster against a reference raster.
+
+A thin layer over `upseg_qgis.core.evaluation` (streamed confusion matrix, reference aligned on
+the fly) whose metric code is the training side's, so the numbers match `model_export evaluate`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsPalettedRasterRenderer,
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMatrix,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsRasterLayer,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..core.evaluation import (
+    EvaluationError,
+    evaluate_rasters,
+    html_report,
+    mapping_from_table,
+    parse_class_mapping,
+    raster_class_names,
+)
+from .base import UPSegAlgorithm
+
+
+def gdal_source(layer: QgsRasterLayer, what: str) -> str:
+    """The file GDAL reads for a layer; other providers (WMS, ...) cannot be streamed here."""
+    if layer.providerType() != "gdal":
+        raise QgsProcessingException(
+            f"The {what} layer '{layer.name()}' is a '{layer.providerType()}' layer; save it as a "
+            "GeoTIFF first (Export > Save As...)."
+        )
+    return layer.source()
+
+
+def layer_class_names(layer: QgsRasterLayer, band: int = 1) -> dict[int, str]:
+    """Class names of a class raster: GDAL category names, a sidecar .qml, or the labels of the
+    layer's paletted style in this QGIS session, in that order."""
+    names = raster_class_names(layer.source(), band) if layer.providerType() == "gdal" else {}
+    if names:
+        return names
+    renderer = layer.renderer()
+    if isinstance(renderer, QgsPalettedRasterRenderer) and renderer.band() == band:
+        return {int(c.value): c.label for c in renderer.classes() if c.label}
+    return {}
+
+
+def _none_if_nan(v: float) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def _field_suffix(value: int) -> str:
+    return f"m{-value}" if value < 0 else str(value)
+
+
+class EvaluateAlgorithm(UPSegAlgorithm):
+    PREDICTION = "PREDICTION"
+    PREDICTION_BAND = "PREDICTION_BAND"
+    REFERENCE = "REFERENCE"
+    REFERENCE_BAND = "REFERENCE_BAND"
+    CLASS_MAPPING = "CLASS_MAPPING"
+    CLASS_MAPPING_TABLE = "CLASS_MAPPING_TABLE"
+    IGNORE_VALUE = "IGNORE_VALUE"
+    OUTPUT = "OUTPUT"
+    OUTPUT_HTML = "OUTPUT_HTML"
+    OA, MPA, MIOU, FWIOU, MF1, KAPPA = "OA", "MPA", "MIOU", "FWIOU", "MF1", "KAPPA"
+    F1_PER_CLASS = "F1_PER_CLASS"
+    METRICS_JSON = "METRICS_JSON"
+    EVALUATED_PIXELS = "EVALUATED_PIXELS"
+
+    def name(self) -> str:
+        return "evaluate"
+
+    def displayName(self) -> str:
+        return "Accuracy assessment (confusion matrix, OA, mPA, mIoU, Kappa)"
+
+    def group(self) -> str:
+        return "Analysis"
+
+    def groupId(self) -> str:
+        return "analysis"
+
+    def tags(self) -> list[str]:
+        return ["accuracy", "confusion matrix", "kappa", "iou", "miou", "f1", "validation"]
+
+    def shortHelpString(self) -> str:
+        return HELP_TEXT
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer(self.PREDICTION,
+                                                            "Predicted class raster"))
+        self.addParameter(QgsProcessingParameterBand(self.PREDICTION_BAND, "Predicted band", 1,
+                                                     self.PREDICTION, True))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.REFERENCE, "Reference (ground truth) raster, any CRS and grid"))
+        self.addParameter(QgsProcessingParameterBand(self.REFERENCE_BAND, "Reference band", 1,
+                                                     self.REFERENCE, True))
+        self.addParameter(QgsProcessingParameterString(
+            self.CLASS_MAPPING,
+            "Class mapping 'reference value:predicted value, ...' (e.g. 10:1, 20:2)",
+            "", False, True))
+        self.addParameter(QgsProcessingParameterMatrix(
+            self.CLASS_MAPPING_TABLE, "Class mapping table (reference value, predicted value)",
+            0, False, ["Reference value", "Predicted value"], None, True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.IGNORE_VALUE, "Ignore reference value (e.g. 255 or -1)",
+            QgsProcessingParameterNumber.Integer, None, True))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "Confusion matrix", QgsProcessing.TypeVector))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_HTML, "Accuracy report (HTML)", "HTML files (*.html)", None, True, True))
+        for key, label in ((self.OA, "Overall accuracy (0-1)"),
+                           (self.MPA, "Mean pixel accuracy, mPA (0-1)"),
+                           (self.MIOU, "Mean IoU (0-1)"),
+                           (self.FWIOU, "Frequency-weighted IoU (0-1)"),
+                           (self.MF1, "Mean F1 (0-1)"),
+                           (self.KAPPA, "Cohen's kappa"),
+                           (self.EVALUATED_PIXELS, "Pixels evaluated")):
+            self.addOutput(QgsProcessingOutputNumber(key, label))
+        self.addOutput(QgsProcessingOutputString(self.F1_PER_CLASS, "F1 per class (JSON)"))
+        self.addOutput(QgsProcessingOutputString(self.METRICS_JSON, "All metrics (JSON)"))
+
+    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        pred_layer = self.parameterAsRasterLayer(parameters, self.PREDICTION, context)
+        ref_layer = self.parameterAsRasterLayer(parameters, self.REFERENCE, context)
+        if pred_layer is None or ref_layer is None:
+            raise QgsProcessingException("Both the predicted and the reference raster are needed.")
+        pred_band = self.parameterAsInt(parameters, self.PREDICTION_BAND, context) or 1
+        ref_band = self.parameterAsInt(parameters, self.REFERENCE_BAND, context) or 1
+        try:
+            mapping = parse_class_mapping(
+                self.parameterAsString(parameters, self.CLASS_MAPPING, context))
+            table = mapping_from_table(
+                self.parameterAsMatrix(parameters, self.CLASS_MAPPING_TABLE, context))
+        except EvaluationError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+        for ref, pred in table.items():
+            if mapping.get(ref, pred) != pred:
+                raise QgsProcessingException(
+                    f"Reference value {ref} is mapped to {mapping[ref]} in the text and to {pred} "
+                    "in the table.")
+            mapping[ref] = pred
+        ignore = (self.parameterAsInt(parameters, self.IGNORE_VALUE, context)
+                  if parameters.get(self.IGNORE_VALUE) not in (None, "") else None)
+
+        names = layer_class_names(pred_layer, pred_band)
+        if mapping:
+            feedback.pushInfo("Class mapping (reference -> predicted): "
+                              + ", ".join(f"{k}->{v}" for k, v in mapping.items()))
+        try:
+            result = evaluate_rasters(
+                gdal_source(pred_layer, "predicted"), gdal_source(ref_layer, "reference"),
+                pred_band, ref_band, mapping, ignore, names or None,
+                progress=feedback.setProgress, cancelled=feedback.isCanceled)
+        except EvaluationError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+        m = result.metrics
+        feedback.pushInfo(f"Reference: {result.alignment}.")
+        feedback.pushInfo(f"Pixels evaluated: {result.evaluated_pixels} of "
+                          f"{result.total_pixels}; ignored: {result.ignored_pixels}.")
+        feedback.pushInfo(
+            "OA {:.4f}  mPA {:.4f}  mIoU {:.4f}  FWIoU {:.4f}  Kappa {:.4f}".format(
+                m["oa"], m["mpa"], m["miou"], m["fwiou"], m["kappa"]))
+
+        values = result.values
+        fields = QgsFields()
+        fields.append(QgsField("reference", QVariant.Int))
+        fields.append(QgsField("ref_name", QVariant.String))
+        for v in values:
+            fields.append(QgsField(f"pred_{_field_suffix(v)}", QVariant.LongLong))
+        fields.append(QgsField("total", QVariant.LongLong))
+        for name in ("pa", "precision", "iou", "f1"):
+            fields.append(QgsField(name, QVariant.Double))
+        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
+                                             QgsWkbTypes.NoGeometry,
+                                             QgsCoordinateReferenceSystem())
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        cm = m["confusion_matrix"]
+        for i, v in enumerate(values):
+            f = QgsFeature(fields)
+            f.setAttributes([v, m["class_names"][i], *cm[i], sum(cm[i]),
+                             _none_if_nan(m["pa"][i]), _none_if_nan(m["precision"][i]),
+                             _none_if_nan(m["iou"][i]), _none_if_nan(m["f1"][i])])
+            sink.addFeature(f, QgsFeatureSink.FastInsert)
+        totals = QgsFeature(fields)
+        col_sums = [sum(row[j] for row in cm) for j in range(len(values))]
+        totals.setAttributes([None, "(predicted total)", *col_sums, sum(col_sums),
+                              None, None, None, None])
+        sink.addFeature(totals, QgsFeatureSink.FastInsert)
+
+        outputs: dict[str, Any] = {self.OUTPUT: dest_id}
+        html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
+        if html_path:
+            Path(html_path).write_text(html_report(result, mapping, ignore), encoding="utf-8")
+            outputs[self.OUTPUT_HTML] = html_path
+        outputs.update({
+            self.OA: _none_if_nan(m["oa"]), self.MPA: _none_if_nan(m["mpa"]),
+            self.MIOU: _none_if_nan(m["miou"]), self.FWIOU: _none_if_nan(m["fwiou"]),
+            self.MF1: _none_if_nan(m["mf1"]), self.KAPPA: _none_if_nan(m["kappa"]),
+            self.EVALUATED_PIXELS: result.evaluated_pixels,
+            self.F1_PER_CLASS: json.dumps(result.f1_per_class()),
+            self.METRICS_JSON: result.to_json(),
+        })
+        return outputs
+
+
+HELP_TEXT = """<p>Compares a predicted class raster (e.g. the output of \
+<i>Segment optical + SAR</i>) with a reference raster and reports the confusion matrix, \
+overall accuracy (OA), mean pixel accuracy (mPA), mean IoU, frequency-weighted IoU, mean F1, \
+Cohen's kappa and F1 per class.</p>
+<h3>Grids</h3><p>The prediction's grid is the evaluation grid. The reference may have any CRS, \
+resolution and extent: it is aligned onto the prediction on the fly with nearest neighbour \
+(a warped VRT, read block by block; nothing is copied). Pixels outside the reference, nodata \
+pixels of either raster and pixels whose reference value is the <b>ignore value</b> are not \
+counted.</p>
+<h3>Class mapping</h3><p>When the reference codes classes differently, map them: \
+<code>10:1, 20:2</code> (reference value : predicted value), as text or in the table. Values not \
+listed stay as they are. Mapping a reference value to the ignore value ignores it.</p>
+<h3>Outputs</h3><ul>
+<li><b>Confusion matrix</b>: a table (no geometry), one row per reference class with pixel \
+counts per predicted class (<code>pred_&lt;value&gt;</code>, negative values as \
+<code>pred_m1</code>), the row total, and PA (recall), precision, IoU and F1 of the class; a last \
+row holds the predicted totals.</li>
+<li>OA, MPA, MIOU, FWIOU, MF1 as ratios 0-1, KAPPA, EVALUATED_PIXELS as numbers, F1_PER_CLASS and \
+METRICS_JSON as JSON strings: all usable in the graphical modeler.</li>
+<li>An HTML report with the same numbers.</li></ul>
+<p>Class names come from the predicted raster's category names (or its .qml style). Classes that \
+occur in neither map are left out; a metric that is undefined for a class (e.g. PA of a class \
+absent from the reference) is empty and skipped by the means. The formulas are those of the \
+training side (<code>python -m model_export evaluate</code>), shared code.</p>"""

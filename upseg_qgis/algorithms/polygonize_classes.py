@@ -1,0 +1,258 @@
+"""`upseg:polygonize`: class raster -> polygons with class value, class name and area (ha).
+
+A minimum mapping unit (MMU, hectares) either merges smaller patches into their largest
+neighbour with GDAL's sieve before polygonizing (the classic, honest way: no gaps appear) or
+drops the smaller polygons afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import uuid
+from typing import Any
+
+from osgeo import gdal, ogr, osr
+from qgis.core import (
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsProcessing,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingOutputNumber,
+    QgsProcessingParameterBand,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingUtils,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from .base import UPSegAlgorithm
+from .class_areas import AREA_METHODS, area_ha, distance_area, row_pixel_areas_ha
+from .evaluate import gdal_source, layer_class_names
+
+gdal.UseExceptions()
+ogr.UseExceptions()
+
+MMU_MODES = ("Merge into the largest neighbour (GDAL sieve), then drop what is left",
+             "Drop smaller polygons")
+CONNECTIVITY = ("4 (edges)", "8 (edges and corners)")
+
+
+class _GdalProgress:
+    """A GDAL progress callback mapped onto part of the feedback's range; stops on cancel."""
+
+    def __init__(self, feedback: QgsProcessingFeedback, start: float, end: float) -> None:
+        self.feedback, self.start, self.end = feedback, start, end
+
+    def __call__(self, complete: float, message: Any = None, data: Any = None) -> int:
+        self.feedback.setProgress(self.start + (self.end - self.start) * complete)
+        return 0 if self.feedback.isCanceled() else 1
+
+
+class PolygonizeClassesAlgorithm(UPSegAlgorithm):
+    INPUT = "INPUT"
+    BAND = "BAND"
+    MMU_HA = "MMU_HA"
+    MMU_MODE = "MMU_MODE"
+    CONNECTIVITY = "CONNECTIVITY"
+    AREA_METHOD = "AREA_METHOD"
+    OUTPUT = "OUTPUT"
+    POLYGON_COUNT = "POLYGON_COUNT"
+    DROPPED_COUNT = "DROPPED_COUNT"
+    SIEVE_PIXELS = "SIEVE_PIXELS"
+
+    def name(self) -> str:
+        return "polygonize"
+
+    def displayName(self) -> str:
+        return "Polygonize classes (with names, areas, minimum mapping unit)"
+
+    def group(self) -> str:
+        return "Analysis"
+
+    def groupId(self) -> str:
+        return "analysis"
+
+    def tags(self) -> list[str]:
+        return ["polygonize", "vector", "sieve", "minimum mapping unit", "mmu", "area"]
+
+    def shortHelpString(self) -> str:
+        return HELP_TEXT
+
+    def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Class raster"))
+        self.addParameter(QgsProcessingParameterBand(self.BAND, "Band", 1, self.INPUT, True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MMU_HA, "Minimum mapping unit (hectares, 0: keep everything)",
+            QgsProcessingParameterNumber.Double, 0.0, False, 0.0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.MMU_MODE, "Polygons below the minimum mapping unit", list(MMU_MODES), False, 0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.CONNECTIVITY, "Pixel connectivity", list(CONNECTIVITY), False, 0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.AREA_METHOD, "Area method", list(AREA_METHODS), False, 0))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, "Class polygons", QgsProcessing.TypeVectorPolygon))
+        self.addOutput(QgsProcessingOutputNumber(self.POLYGON_COUNT, "Polygons written"))
+        self.addOutput(QgsProcessingOutputNumber(self.DROPPED_COUNT,
+                                                 "Polygons dropped below the MMU"))
+        self.addOutput(QgsProcessingOutputNumber(self.SIEVE_PIXELS,
+                                                 "Sieve threshold in pixels (0: no sieve)"))
+
+    def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                         feedback: QgsProcessingFeedback) -> dict[str, Any]:
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if layer is None:
+            raise QgsProcessingException("No class raster given.")
+        band_no = self.parameterAsInt(parameters, self.BAND, context) or 1
+        mmu = self.parameterAsDouble(parameters, self.MMU_HA, context)
+        merge = self.parameterAsEnum(parameters, self.MMU_MODE, context) == 0
+        eight = self.parameterAsEnum(parameters, self.CONNECTIVITY, context) == 1
+        ellipsoidal = self.parameterAsEnum(parameters, self.AREA_METHOD, context) == 0
+        src = gdal.Open(gdal_source(layer, "class"))
+        if not 1 <= band_no <= src.RasterCount:
+            raise QgsProcessingException(
+                f"The raster has {src.RasterCount} band(s), not {band_no}.")
+        if gdal.DataTypeIsComplex(src.GetRasterBand(band_no).DataType) or gdal.GetDataTypeName(
+                src.GetRasterBand(band_no).DataType).startswith("Float"):
+            feedback.pushWarning("The band is floating point: values are truncated to integers.")
+        d, how = distance_area(layer.crs(), context, ellipsoidal)
+        feedback.pushInfo(f"Areas: {how}.")
+        names = layer_class_names(layer, band_no)
+        temp_dir = QgsProcessingUtils.tempFolder()
+        tag = uuid.uuid4().hex
+        tmp_files: list[str] = []
+        sieved_ds = ogr_ds = ogr_layer = band = None
+        try:
+            band = src.GetRasterBand(band_no)
+            sieve_px = 0
+            if mmu > 0 and merge:
+                row_areas = row_pixel_areas_ha(src, d)
+                pixel_ha = float(row_areas[len(row_areas) // 2])  # middle row: one threshold
+                sieve_px = max(1, math.ceil(mmu / pixel_ha - 1e-9))
+                feedback.pushInfo(
+                    f"Sieve: patches under {sieve_px} pixels ({mmu} ha at {pixel_ha * 1e4:.2f} "
+                    "m² per pixel) merge into their largest neighbour.")
+                sieved_path = os.path.join(temp_dir, f"upseg_sieved_{tag}.tif")
+                tmp_files.append(sieved_path)
+                sieved_ds = self._sieve(src, band_no, sieved_path, sieve_px, eight, feedback)
+                band = sieved_ds.GetRasterBand(1)
+            polys_path = os.path.join(temp_dir, f"upseg_polygons_{tag}.gpkg")
+            tmp_files.append(polys_path)
+            # The source's own mask (nodata, alpha) decides what gets no polygon, sieved or not.
+            mask = src.GetRasterBand(band_no).GetMaskBand()
+            ogr_ds, ogr_layer = self._polygonize(band, mask, src, polys_path, eight, feedback)
+
+            fields = QgsFields()
+            fields.append(QgsField("class_value", QVariant.Int))
+            fields.append(QgsField("class_name", QVariant.String))
+            fields.append(QgsField("area_ha", QVariant.Double))
+            sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
+                                                 QgsWkbTypes.MultiPolygon, layer.crs())
+            if sink is None:
+                raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+            total = max(1, ogr_layer.GetFeatureCount())
+            written = dropped = 0
+            for i, feat in enumerate(ogr_layer):
+                if feedback.isCanceled():
+                    raise QgsProcessingException("Cancelled.")
+                geom = QgsGeometry()
+                geom.fromWkb(bytes(feat.GetGeometryRef().ExportToWkb()))
+                area = area_ha(d, geom)
+                if mmu > 0 and area < mmu:
+                    dropped += 1
+                    continue
+                value = int(feat.GetField(0))
+                geom.convertToMultiType()
+                f = QgsFeature(fields)
+                f.setGeometry(geom)
+                f.setAttributes([value, names.get(value) or f"class {value}", area])
+                sink.addFeature(f, QgsFeatureSink.FastInsert)
+                written += 1
+                if i % 1000 == 0:
+                    feedback.setProgress(70 + 30 * i / total)
+        finally:
+            # Drop every GDAL/OGR handle (closing the files) before removing them.
+            del ogr_layer, ogr_ds, band, sieved_ds
+            for path in tmp_files:
+                _remove(path)
+        feedback.pushInfo(f"{written} polygons written, {dropped} dropped below {mmu} ha.")
+        return {self.OUTPUT: dest_id, self.POLYGON_COUNT: written, self.DROPPED_COUNT: dropped,
+                self.SIEVE_PIXELS: sieve_px}
+
+    @staticmethod
+    def _sieve(src: gdal.Dataset, band_no: int, path: str, threshold: int, eight: bool,
+               feedback: QgsProcessingFeedback) -> gdal.Dataset:
+        band = src.GetRasterBand(band_no)
+        dst = gdal.GetDriverByName("GTiff").Create(
+            path, src.RasterXSize, src.RasterYSize, 1, band.DataType,
+            ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"])
+        dst.SetGeoTransform(src.GetGeoTransform())
+        dst.SetProjection(src.GetProjection())
+        out = dst.GetRasterBand(1)
+        nodata = band.GetNoDataValue()
+        if nodata is not None:
+            out.SetNoDataValue(nodata)
+        try:
+            # The mask keeps nodata out of the sieve: it is neither merged nor merged into.
+            gdal.SieveFilter(band, band.GetMaskBand(), out, threshold, 8 if eight else 4,
+                             callback=_GdalProgress(feedback, 0, 30))
+        except RuntimeError as exc:
+            raise QgsProcessingException(
+                "Cancelled." if feedback.isCanceled() else f"GDAL sieve failed: {exc}") from exc
+        out.FlushCache()
+        return dst
+
+    @staticmethod
+    def _polygonize(band: gdal.Band, mask: gdal.Band, src: gdal.Dataset, path: str, eight: bool,
+                    feedback: QgsProcessingFeedback) -> tuple[ogr.DataSource, ogr.Layer]:
+        ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+        srs = None
+        if src.GetProjection():
+            srs = osr.SpatialReference()
+            srs.ImportFromWkt(src.GetProjection())
+        lyr = ds.CreateLayer("polygons", srs, ogr.wkbPolygon)
+        lyr.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
+        options = ["8CONNECTED=8"] if eight else []
+        lyr.StartTransaction()  # one transaction: GeoPackage inserts are slow one by one
+        try:
+            gdal.Polygonize(band, mask, lyr, 0, options,
+                            callback=_GdalProgress(feedback, 30, 70))
+        except RuntimeError as exc:
+            raise QgsProcessingException(
+                "Cancelled." if feedback.isCanceled() else f"GDAL polygonize failed: {exc}"
+            ) from exc
+        lyr.CommitTransaction()
+        lyr.ResetReading()
+        return ds, lyr
+
+
+def _remove(path: str) -> None:
+    for p in (path, path + "-wal", path + "-shm", path + ".aux.xml"):
+        with contextlib.suppress(OSError):
+            os.remove(p)
+
+
+HELP_TEXT = """<p>Turns a class raster (e.g. the output of <i>Segment optical + SAR</i>) into \
+polygons, one per connected patch of a class, with <code>class_value</code>, \
+<code>class_name</code> (from the raster's category names or .qml style) and \
+<code>area_ha</code>. Nodata pixels produce no polygon.</p>
+<p><b>Minimum mapping unit</b> (hectares, 0 keeps everything): <i>merge</i> runs GDAL's sieve \
+before polygonizing, so patches smaller than the MMU (converted to a pixel count with the pixel \
+area at the middle of the raster) take the class of their largest neighbour and no gap is left; \
+a patch that still falls below the MMU (e.g. surrounded only by nodata) is dropped. <i>Drop</i> \
+removes polygons below the MMU and leaves holes. Polygons of exactly the MMU are kept.</p>
+<p><b>Area method</b>: <i>ellipsoidal</i> (default) measures every polygon on the ellipsoid of \
+the project (or of the layer's CRS, else WGS 84), right in any CRS including EPSG:4326; \
+<i>planar</i> measures in the layer's projected CRS. Both are given in hectares.</p>
+<p><b>Connectivity</b>: 4 joins pixels sharing an edge, 8 also those sharing a corner (used for \
+both the sieve and the polygons).</p>"""
