@@ -243,7 +243,11 @@ def write_logs(out_dir: Path, history: list[dict[str, Any]], cfg: dict[str, Any]
                            extrasaction="ignore")
         w.writeheader()
         w.writerows(history)
-    (out_dir / "log.json").write_text(json.dumps({"config": cfg, "history": history}, indent=2))
+    from upseg_qgis.core.metrics import jsonable
+
+    # Strict JSON (NaN -> null) so any tool can read the log.
+    (out_dir / "log.json").write_text(json.dumps(jsonable({"config": cfg, "history": history}),
+                                                 indent=2))
     plot_curves(history, out_dir / "curves.png", title=str(cfg.get("experiment", "")))
 
 
