@@ -49,5 +49,15 @@ demo: setup ## segment the real Sen1Floods11 chip with the embedded model, headl
 		OUTPUT=$(CURDIR)/$(OUT)/demo_water.tif OUTPUT_CONFIDENCE=$(CURDIR)/$(OUT)/demo_confidence.tif
 	@echo "styled map: $(OUT)/demo_water.tif (+ .qml); open it in QGIS"
 
+MODEL_RUN := runs/default_model
+DEFAULT_MODEL := upseg_qgis/models/upseg_default.onnx
+
+$(MODEL_RUN)/best.pt:
+	$(PY) -m model_export train --config model_export/configs/ombria_upseg_tiny.yaml \
+		--output-dir $(MODEL_RUN) --threads 2 --no-progress
+
+model: setup $(MODEL_RUN)/best.pt ## train UPSeg-tiny on OMBRIA, evaluate, export + card into the plugin
+	$(PY) -m model_export.export.default_model --run $(MODEL_RUN) --output $(DEFAULT_MODEL)
+
 clean:
 	rm -rf $(OUT) build dist .qgis-test-profile .pytest_cache .ruff_cache

@@ -62,7 +62,12 @@ def real_patches(
     metadata, i.e. exactly what the plugin will feed)."""
     from model_export.data import build_dataset
 
-    dataset = build_dataset(ckpt["dataset"]["name"], split="test", root=data_root)
+    data_cfg = dict((ckpt.get("config") or {}).get("data") or {"dataset": ckpt["dataset"]["name"]})
+    data_cfg.pop("max_samples", None)
+    if data_root:
+        data_cfg["data_root"] = data_root
+        data_cfg.pop("root", None)
+    dataset = build_dataset(data_cfg, "test")
     n = min(count, len(dataset))
     for start in range(0, n, batch):
         samples = [dataset[i] for i in range(start, min(n, start + batch))]
@@ -166,3 +171,12 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.report).write_text(text + "\n")
     print(text)
     return 0
+
+
+def onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The decoded `upseg` metadata of an ONNX file (validated)."""
+    proto = onnx.load(str(path), load_external_data=False)
+    props = {p.key: p.value for p in proto.metadata_props}
+    from upseg_qgis.core.metadata import metadata_from_props
+
+    return metadata_from_props(props, str(path)).raw

@@ -73,6 +73,7 @@ _UNIT_ALIASES = {
     "8-bit": "uint8_rendering",
     "uint8": "uint8_rendering",
     "reflectance": "reflectance",
+    "reflectance x 10000": "reflectance_x10000",
     "sar db": "sar_db",
     "db": "sar_db",
 }
