@@ -82,7 +82,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
         self.addParameter(
             QgsProcessingParameterBand(
                 self.OPTICAL_BANDS,
-                "Optical bands, in the model's order (empty: from the model's metadata)",
+                "Optical bands, in the model's order (empty: chosen from the model's metadata)",
                 None,
                 self.OPTICAL,
                 True,
@@ -92,7 +92,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
         self.addParameter(
             QgsProcessingParameterBand(
                 self.SAR_BANDS,
-                "SAR bands, in the model's order (empty: from the model's metadata)",
+                "SAR bands, in the model's order (empty: chosen from the model's metadata)",
                 None,
                 self.SAR,
                 True,
@@ -209,9 +209,15 @@ class SegmentAlgorithm(UPSegAlgorithm):
             confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context)
         threads = QgsApplication.maxThreads()  # Processing's "max threads" setting, -1 = all
 
+        shown = {"step": -1}
+
         def progress(fraction: float, message: str) -> None:
             feedback.setProgress(100.0 * fraction)
-            feedback.setProgressText(message)
+            # qgis_process prints every progress text: one line per 10% is enough.
+            step = int(fraction * 10)
+            if step != shown["step"]:
+                shown["step"] = step
+                feedback.setProgressText(message)
 
         try:
             result = pipeline.segment(
@@ -333,38 +339,48 @@ come from the metadata stored in the model file. The plugin applies exactly that
 nothing else.</p>
 <h3>Parameters</h3>
 <dl>
-<dt>Optical layer</dt><dd>e.g. Sentinel-2 (raw reflectance x 10000, 13 bands is fine), an 8-bit \
-true-colour rendering, Gaofen. Its grid is the output grid.</dd>
-<dt>SAR layer</dt><dd>e.g. Sentinel-1 VV/VH in dB or linear power, GF-3. Any CRS, resolution, \
-extent and data type: it is resampled onto the optical grid on the fly (bilinear, or average when \
-much finer). Where it does not cover the optical layer, the output is nodata; when it does not \
-overlap at all, the algorithm stops with an error.</dd>
-<dt>Optical bands / SAR bands</dt><dd>Band numbers in the model's order. Empty: bands whose \
-descriptions match the model's band names (e.g. B4, B3, B2 out of a 13-band Sentinel-2 file), \
-else the first bands, with a warning. The count must match the model.</dd>
-<dt>Optical units / SAR units</dt><dd>auto detects the units from the data type and value \
-statistics, among the units the model accepts (e.g. Int16 values in the thousands: reflectance \
-x 10000; negative floats: SAR dB). Set them when detection picks wrong. Units the model does not \
-accept are refused.</dd>
-<dt>Model</dt><dd>An .onnx file exported by <code>python -m model_export export</code>. Empty: \
-the embedded default model (water / not water from Sentinel-1 + Sentinel-2, trained on \
+<dt>Optical layer (OPTICAL)</dt><dd>e.g. Sentinel-2 (raw reflectance x 10000; a 13-band file is \
+fine), an 8-bit true-colour rendering, Gaofen. Its pixel grid is the output grid.</dd>
+<dt>SAR layer (SAR)</dt><dd>e.g. Sentinel-1 VV/VH in dB or linear power, GF-3. Any CRS, \
+resolution, extent and data type: it is resampled onto the optical grid on the fly (bilinear, or \
+average when its pixels are much finer), never copied as a whole. Where it does not cover the \
+optical layer the output is nodata; when the layers do not overlap at all, the algorithm stops \
+with an error.</dd>
+<dt>Optical bands, in the model's order (OPTICAL_BANDS)</dt><dd>Band numbers feeding the model's \
+optical bands, in its order. Empty: the bands whose descriptions match the model's band names \
+(e.g. B4, B3, B2 out of a 13-band Sentinel-2 file), else the first bands, with a warning. The \
+count must match the model.</dd>
+<dt>SAR bands, in the model's order (SAR_BANDS)</dt><dd>The same for the SAR layer (e.g. VV out \
+of a VV/VH file).</dd>
+<dt>Optical units (OPTICAL_UNITS)</dt><dd>auto detects the units from the data type and value \
+statistics, among the units the model accepts (8-bit data: uint8_rendering; integers in the \
+thousands: reflectance_x10000; fractions: reflectance). Set them when detection picks wrong; \
+units the model does not accept are refused.</dd>
+<dt>SAR units (SAR_UNITS)</dt><dd>The same for the SAR layer (mostly negative floats: sar_db; \
+small positive floats: sar_linear).</dd>
+<dt>Model (MODEL)</dt><dd>An .onnx file exported by <code>python -m model_export export</code>. \
+Empty: the embedded default model (water / not water from Sentinel-1 + Sentinel-2, trained on \
 OMBRIA).</dd>
-<dt>Extent</dt><dd>Only this part of the optical layer (snapped outward to its pixels). Empty: \
-the whole optical layer.</dd>
-<dt>Tile size, Tile overlap, Tiles per batch</dt><dd>Empty: the model's own values. Tiles \
-overlap and their logits are blended with smooth weights, so there are no seams. Lower the tile \
-size or batch when memory runs short; raise the batch on a GPU.</dd>
-<dt>Device</dt><dd>auto: CUDA when onnxruntime-gpu can use it, else the CPU. cuda, tensorrt: ask \
-for that GPU provider (TensorRT builds its engines on the first run). cpu: CPU only. A GPU that \
-cannot run falls back to the CPU with a warning; the provider that actually ran is logged and \
-returned as PROVIDER.</dd>
-<dt>Fail instead of falling back</dt><dd>Stop with an error instead of running on the CPU when \
-the requested GPU provider cannot run.</dd>
-<dt>Classes</dt><dd>GeoTIFF (tiled, DEFLATE), uint8 class values, nodata where either input is \
-missing, with a colour table and category names, and a .qml style next to it.</dd>
-<dt>Confidence</dt><dd>Optional GeoTIFF, float32: the probability of the chosen class \
-(softmax of the blended logits); -1 where there is no data.</dd>
+<dt>Extent (EXTENT)</dt><dd>Process only this part of the optical layer (in any CRS; snapped \
+outward to the optical pixels). Empty: the whole optical layer.</dd>
+<dt>Tile size in pixels (TILE_SIZE)</dt><dd>Empty: the model's own value. Lower it when memory \
+runs short.</dd>
+<dt>Tile overlap in pixels (OVERLAP)</dt><dd>Empty: the model's own value. Overlapping tiles' \
+logits are blended with smooth weights, so there are no seams. Less than half the tile.</dd>
+<dt>Tiles per batch (BATCH_SIZE)</dt><dd>Empty: the model's value, else 4. Raise it on a GPU \
+with memory to spare; progress and cancellation work batch by batch.</dd>
+<dt>Device (DEVICE)</dt><dd>auto: CUDA when onnxruntime-gpu can use it, else the CPU. cuda, \
+tensorrt: ask for that GPU provider (TensorRT builds its engines on the first run, then caches \
+them). cpu: the CPU only. A GPU that cannot run falls back to the CPU with a warning; the \
+provider that actually ran is logged and returned as PROVIDER.</dd>
+<dt>Fail instead of falling back to the CPU when the device cannot run (STRICT_DEVICE)</dt><dd>\
+Stop with an error rather than run on the CPU.</dd>
+<dt>Classes (OUTPUT)</dt><dd>GeoTIFF (tiled, DEFLATE), uint8 class values, nodata where either \
+input is missing, with a colour table and category names inside and a .qml style beside it.</dd>
+<dt>Confidence (OUTPUT_CONFIDENCE)</dt><dd>Optional GeoTIFF, float32: the probability of the \
+chosen class (softmax of the blended logits); -1 where there is no data.</dd>
 </dl>
 <p>Outputs also include PROVIDER (the ONNX Runtime execution provider that ran) and TILE_COUNT. \
-The log lists the bands and units used, tile count, time per stage and throughput. Cancelling \
-stops within one batch and removes the partial output.</p>"""
+The log lists the bands and units used, the tile count, the time per stage and the throughput. \
+Cancelling stops within one batch and removes the partial output; an error never leaves a \
+half-written file.</p>"""

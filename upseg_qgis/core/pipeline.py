@@ -211,10 +211,13 @@ def segment(
         for w in notes:
             warning(w)
         conv = spec.conversion_for(u)
-        info(
-            f"{_title(role)} units: {u} ({how}); model input in {spec.units}"
-            + (f" via {conv.description}" if conv.description else "")
-        )
+        if u == spec.units:
+            how_model = "the model's own units"
+        else:
+            how_model = f"converted to the model's {spec.units}" + (
+                f": {conv.description}" if conv.description else ""
+            )
+        info(f"{_title(role)} units: {u} ({how}); {how_model}")
         units[role] = u
     clock.lap("read")
 

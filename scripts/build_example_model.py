@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Build upseg_qgis/examples/segment_polygonize_areas.model3 with the QGIS Python API.
+
+The chain: upseg:segment -> gdal:polygonize -> native:reprojectlayer (equal-area EPSG:6933) ->
+native:aggregate (one row per class: polygon count, area in m2 and ha). Run it headless with
+    scripts/qgis-process run upseg_qgis/examples/segment_polygonize_areas.model3 -- \\
+        optical=s2.tif sar=s1.tif upseg:classes=map.tif polygonize:polygons=polygons.gpkg \\
+        areas:class_areas=areas.csv [model=my_model.onnx]
+(any output may be TEMPORARY_OUTPUT).
+Usage: .venv/bin/python scripts/build_example_model.py [output.model3]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_OUT = ROOT / "upseg_qgis" / "examples" / "segment_polygonize_areas.model3"
+EQUAL_AREA_CRS = "EPSG:6933"  # WGS 84 / NSIDC EASE-Grid 2.0 Global: areas in m2 anywhere
+
+
+def _qgis() -> Any:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    for p in (str(ROOT), "/usr/share/qgis/python/plugins"):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    from qgis.core import QgsApplication
+
+    app = QgsApplication([], False)
+    app.initQgis()
+    from processing.core.Processing import Processing
+
+    Processing.initialize()
+    import upseg_qgis
+
+    plugin = upseg_qgis.classFactory(None)
+    plugin.initProcessing()
+    return app, plugin  # both must stay referenced while the model is built
+
+
+def build(out: Path) -> Path:
+    from qgis.core import (
+        QgsProcessingModelAlgorithm,
+        QgsProcessingModelChildAlgorithm,
+        QgsProcessingModelOutput,
+        QgsProcessingModelParameter,
+        QgsProcessingParameterFile,
+        QgsProcessingParameterRasterLayer,
+    )
+    from qgis.core import (
+        QgsProcessingModelChildParameterSource as Src,
+    )
+    from qgis.PyQt.QtCore import QPointF
+
+    model = QgsProcessingModelAlgorithm(
+        "UPSeg: segment, polygonise, area per class", "UPSeg examples", "upseg_examples"
+    )
+    model.setHelpContent(
+        {
+            "ALG_DESC": "Segments an optical + SAR pair with upseg:segment, turns the class "
+            "raster into polygons (gdal:polygonize, field 'class') and sums the area of each "
+            "class in m2 and ha on an equal-area projection (EPSG:6933).",
+            "optical": "Optical layer (e.g. Sentinel-2).",
+            "sar": "SAR layer (e.g. Sentinel-1, any CRS).",
+            "model": "UPSeg ONNX model; empty = the embedded default model.",
+        }
+    )
+    for i, (name, param) in enumerate(
+        (
+            ("optical", QgsProcessingParameterRasterLayer("optical", "Optical layer")),
+            ("sar", QgsProcessingParameterRasterLayer("sar", "SAR layer")),
+            (
+                "model",
+                QgsProcessingParameterFile(
+                    "model", "UPSeg model (empty: embedded default)",
+                    QgsProcessingParameterFile.File, "", None, True, "ONNX models (*.onnx)",
+                ),
+            ),
+        )
+    ):
+        mp = QgsProcessingModelParameter(name)
+        mp.setPosition(QPointF(120 + 220 * i, 60))
+        model.addModelParameter(param, mp)
+
+    def child(alg_id: str, child_id: str, desc: str, y: float) -> QgsProcessingModelChildAlgorithm:
+        c = QgsProcessingModelChildAlgorithm(alg_id)
+        c.setChildId(child_id)
+        c.setDescription(desc)
+        c.setPosition(QPointF(340, y))
+        return c
+
+    def output(c: QgsProcessingModelChildAlgorithm, child_output: str, name: str,
+               desc: str, mandatory: bool) -> None:
+        o = QgsProcessingModelOutput(name, desc)
+        # QGIS 3.22 still asks for every model output (pass TEMPORARY_OUTPUT to skip one);
+        # newer versions make the non-mandatory ones optional.
+        o.setMandatory(mandatory)
+        o.setChildId(c.childId())
+        o.setChildOutputName(child_output)
+        o.setDescription(desc)
+        outs = dict(c.modelOutputs())
+        outs[name] = o
+        c.setModelOutputs(outs)
+
+    seg = child("upseg:segment", "upseg", "Segment optical + SAR", 180)
+    seg.addParameterSources("OPTICAL", [Src.fromModelParameter("optical")])
+    seg.addParameterSources("SAR", [Src.fromModelParameter("sar")])
+    seg.addParameterSources("MODEL", [Src.fromModelParameter("model")])
+    seg.addParameterSources("DEVICE", [Src.fromStaticValue("auto")])
+    output(seg, "OUTPUT", "classes", "Classes", False)
+    model.addChildAlgorithm(seg)
+
+    poly = child("gdal:polygonize", "polygonize", "Class polygons", 280)
+    poly.addParameterSources("INPUT", [Src.fromChildOutput("upseg", "OUTPUT")])
+    poly.addParameterSources("BAND", [Src.fromStaticValue(1)])
+    poly.addParameterSources("FIELD", [Src.fromStaticValue("class")])
+    poly.addParameterSources("EIGHT_CONNECTEDNESS", [Src.fromStaticValue(False)])
+    output(poly, "OUTPUT", "polygons", "Class polygons", False)
+    model.addChildAlgorithm(poly)
+
+    proj = child("native:reprojectlayer", "equal_area", "To equal-area EPSG:6933", 380)
+    proj.addParameterSources("INPUT", [Src.fromChildOutput("polygonize", "OUTPUT")])
+    proj.addParameterSources("TARGET_CRS", [Src.fromStaticValue(EQUAL_AREA_CRS)])
+    model.addChildAlgorithm(proj)
+
+    agg = child("native:aggregate", "areas", "Area per class", 480)
+    agg.addParameterSources("INPUT", [Src.fromChildOutput("equal_area", "OUTPUT")])
+    agg.addParameterSources("GROUP_BY", [Src.fromStaticValue('"class"')])
+    aggregates = [
+        {"aggregate": "first_value", "delimiter": ",", "input": '"class"', "length": 0,
+         "name": "class", "precision": 0, "type": 2},
+        {"aggregate": "count", "delimiter": ",", "input": '"class"', "length": 0,
+         "name": "polygons", "precision": 0, "type": 2},
+        {"aggregate": "sum", "delimiter": ",", "input": "area($geometry)", "length": 0,
+         "name": "area_m2", "precision": 2, "type": 6},
+        {"aggregate": "sum", "delimiter": ",", "input": "area($geometry) / 10000", "length": 0,
+         "name": "area_ha", "precision": 4, "type": 6},
+    ]
+    agg.addParameterSources("AGGREGATES", [Src.fromStaticValue(aggregates)])
+    output(agg, "OUTPUT", "class_areas", "Area per class", True)
+    model.addChildAlgorithm(agg)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not model.toFile(str(out)):
+        raise SystemExit(f"could not write {out}")
+    return out
+
+
+def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_OUT
+    app, _plugin = _qgis()
+    print(build(out))
+    del _plugin
+    app.exitQgis()
+
+
+if __name__ == "__main__":
+    main()
