@@ -132,3 +132,44 @@ def test_success_replaces_an_old_output(scene: dict[str, Path], tmp_path: Path) 
                 device="cpu")
     assert out.stat().st_size > 100 and r.output == str(out)
     assert not list(tmp_path.glob("*.partial.tif*"))
+
+
+def test_missing_embedded_model_says_what_to_do(
+    scene: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from upseg_qgis.core import session
+
+    monkeypatch.setattr(session, "DEFAULT_MODEL", tmp_path / "missing" / "upseg_default.onnx")
+    with pytest.raises(ModelError, match="embedded default model is missing.*set MODEL"):
+        segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "out.tif"),
+                device="cpu")
+    _nothing_left(tmp_path)
+
+
+@pytest.mark.parametrize("exceptions", [True, False])
+def test_errors_are_the_same_whatever_gdal_exception_mode(
+    scene: dict[str, Path], tmp_path: Path, exceptions: bool
+) -> None:
+    """Another plugin may have called gdal.UseExceptions(); the core must not care."""
+    from osgeo import gdal
+
+    before = gdal.GetUseExceptions()
+    (gdal.UseExceptions if exceptions else gdal.DontUseExceptions)()
+    try:
+        far = write_raster(tmp_path / "far.tif", np.full((1, 9, 9), -9, np.float32),
+                           (60.0, 1e-4, 0, 10.0, 0, -1e-4))
+        with pytest.raises(RasterError, match="does not overlap"):
+            segment(str(scene["optical"]), str(far), str(tmp_path / "out.tif"),
+                    model=str(scene["model"]), device="cpu")
+        with pytest.raises(RasterError, match="Choose an output folder"):
+            segment(str(scene["optical"]), str(scene["sar"]), "/proc/upseg_x.tif",
+                    model=str(scene["model"]), device="cpu")
+        with pytest.raises(RasterError, match="GDAL can read"):
+            segment(str(tmp_path / "nope.tif"), str(scene["sar"]), str(tmp_path / "out.tif"),
+                    model=str(scene["model"]), device="cpu")
+        r = segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "ok.tif"),
+                    model=str(scene["model"]), device="cpu")
+        assert Path(r.output).is_file()
+    finally:
+        (gdal.UseExceptions if before else gdal.DontUseExceptions)()
+    _nothing_left(tmp_path)

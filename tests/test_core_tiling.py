@@ -117,3 +117,21 @@ def test_tiled_equals_single_pass(
     np.testing.assert_array_equal(_read(tiled.output), cls)
     np.testing.assert_allclose(_read(tiled.confidence), conf, atol=1e-5)
     assert 0.1 < (cls == 1).mean() < 0.9  # both classes present: the test can fail
+
+
+def test_pipeline_memory_does_not_grow_with_scene_height(tmp_path: Path) -> None:
+    """Peak numpy memory of a 4x taller scene stays about the same (strips, not scenes)."""
+    import tracemalloc
+
+    model = build_toy_model(tmp_path / "toy.onnx")
+    peaks = []
+    for height in (256, 1024):
+        d = tmp_path / f"h{height}"
+        d.mkdir()
+        opt, sar = geographic_scene(d, width=160, height=height)
+        tracemalloc.start()
+        segment(str(opt), str(sar), str(d / "out.tif"), model=str(model), device="cpu",
+                tile_size=64, overlap=8, batch_size=2, confidence=str(d / "conf.tif"))
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < 1.3 * peaks[0], peaks

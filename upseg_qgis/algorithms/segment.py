@@ -256,12 +256,9 @@ class SegmentAlgorithm(UPSegAlgorithm):
                 "BATCH_SIZE or TILE_SIZE, or set DEVICE to cpu. No output was written."
             ) from None
 
-        classes = _model_classes(result)
-        for key, path in ((self.OUTPUT, result.output), (self.OUTPUT_CONFIDENCE, confidence)):
-            if path and context.willLoadLayerOnCompletion(path):
-                details = context.layerToLoadOnCompletionDetails(path)
-                if key == self.OUTPUT:
-                    details.setPostProcessor(ClassStylePostProcessor.create(classes))
+        if context.willLoadLayerOnCompletion(result.output):  # GUI runs; never qgis_process
+            details = context.layerToLoadOnCompletionDetails(result.output)
+            details.setPostProcessor(ClassStylePostProcessor.create(_model_classes(result)))
         return {
             self.OUTPUT: result.output,
             self.OUTPUT_CONFIDENCE: result.confidence,
