@@ -79,6 +79,12 @@ def test_extent_gives_window_of_optical_grid(scene: dict[str, Path], tmp_path: P
                    model=str(scene["model"]), device="cpu")
     # GDAL's approximate warp transformer (1/8 pixel) may flip a boundary pixel or two.
     assert (_read(r.output) != _read(full.output)[20:60, 30:80]).mean() < 0.005
+    # A SAR layer on the optical grid is read directly, window for window: exactly equal.
+    aligned = segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "a.tif"),
+                      model=str(scene["model"]), device="cpu", extent=ext)
+    assert not aligned.sar_resampled
+    cls, _, _ = prepared_reference(scene["optical"], scene["sar"])
+    np.testing.assert_array_equal(_read(aligned.output), cls[20:60, 30:80])
 
 
 def test_partial_overlap_and_optical_nodata_give_nodata(
