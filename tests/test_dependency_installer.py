@@ -145,3 +145,10 @@ def test_real_pip_target_install_from_a_local_wheelhouse(tmp_path: Path, monkeyp
     # Run again (an upgrade): pip replaces the files in place.
     again = di.run_install(plan)
     assert again.ok, again.details
+
+
+def test_macos_gets_the_cpu_package_of_the_same_version(monkeypatch) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert di.default_requirement() == ORT_REQUIREMENT.replace("onnxruntime-gpu", "onnxruntime")
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert di.default_requirement() == ORT_REQUIREMENT

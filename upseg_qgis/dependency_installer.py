@@ -164,13 +164,22 @@ def numpy_constraints() -> list[str]:
     return cons
 
 
-def plan_install(target: Path | None = None, requirement: str = ORT_REQUIREMENT,
+def default_requirement() -> str:
+    """The pinned ONNX Runtime for this platform: onnxruntime-gpu has no macOS wheels, so macOS
+    gets the CPU package of the same version (never both in one Python)."""
+    if sys.platform == "darwin":
+        return ORT_REQUIREMENT.replace("onnxruntime-gpu", "onnxruntime")
+    return ORT_REQUIREMENT
+
+
+def plan_install(target: Path | None = None, requirement: str | None = None,
                  python: str | None = None, extra_pip_args: Sequence[str] = (),
                  dependencies: Sequence[str] = ORT_DEPENDENCIES,
                  check_pip: bool = True) -> InstallPlan:
     """The pip commands that would install `requirement` into the private folder; nothing runs
     except (with `check_pip`) `python -m pip --version`."""
     target = Path(target) if target else private_site_dir()
+    requirement = requirement or default_requirement()
     python = python or find_python()
     problems: list[str] = []
     if python is None:
@@ -291,6 +300,8 @@ def _verify(report: InstallReport) -> None:
     report.version, report.providers = info["version"], list(info["providers"])
     # This QGIS session: the folder goes on sys.path (after QGIS's own packages).
     add_private_site_dir()
+    if plan.target.is_dir() and str(plan.target) not in sys.path:
+        sys.path.append(str(plan.target))
     importlib.invalidate_caches()
     loaded = sys.modules.get("onnxruntime")
     with contextlib.suppress(Exception):

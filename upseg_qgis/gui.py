@@ -13,7 +13,7 @@ from typing import Any
 from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsTask
 from qgis.PyQt.QtWidgets import QMessageBox, QPushButton
 
-from .dependencies import ORT_REQUIREMENT, runtime_problems
+from .dependencies import runtime_problems
 
 # Running tasks and open message widgets must stay referenced, or Qt/Python drops them.
 _KEEP: dict[str, Any] = {}
@@ -51,7 +51,8 @@ def ask_and_install(iface: Any) -> None:
                             " ".join(plan.problems) + "\n\n" + manual_instructions(plan))
         return
     box = QMessageBox(QMessageBox.Question, "UPSeg: install ONNX Runtime?",
-                      f"Install {ORT_REQUIREMENT} (about 340 MB download) with pip into\n"
+                      f"Install {plan.requirement} (onnxruntime-gpu: about 340 MB download) "
+                      f"with pip into\n"
                       f"{plan.target}\n\nOnly that folder is written; QGIS's own Python "
                       "packages, numpy included, are not touched.",
                       QMessageBox.Yes | QMessageBox.No, parent)
@@ -86,10 +87,10 @@ def _start_install(iface: Any, plan: Any) -> None:
         box.setDetailedText(report.details)
         box.exec_()
 
-    task = QgsTask.fromFunction(f"Installing {ORT_REQUIREMENT} for UPSeg", work,
+    task = QgsTask.fromFunction(f"Installing {plan.requirement} for UPSeg", work,
                                 on_finished=finished)
     _KEEP["task"] = task
     QgsApplication.taskManager().addTask(task)
     iface.messageBar().pushMessage(
-        "UPSeg", f"Installing {ORT_REQUIREMENT} in the background (see the task bar)…",
+        "UPSeg", f"Installing {plan.requirement} in the background (see the task bar)…",
         level=Qgis.Info, duration=10)
