@@ -241,3 +241,14 @@ def test_evaluate_headless_in_qgis_process(qgis_process, tmp_path: Path) -> None
     csv = (tmp_path / "cm.csv").read_text(encoding="utf-8").splitlines()
     assert csv[0].startswith("reference,ref_name,pred_0,pred_1,pred_2,total")
     assert len(csv) == 5
+
+
+def test_class_names_from_gdal_category_names(tmp_path: Path) -> None:
+    from upseg_qgis.core.evaluation import raster_class_names
+
+    tif = write_tif(tmp_path / "c.tif", np.zeros((2, 2), int), dtype=gdal.GDT_Byte)
+    vrt = str(tmp_path / "c.vrt")  # a VRT keeps category names in the file (no .aux.xml)
+    ds = gdal.Translate(vrt, tif, format="VRT")
+    ds.GetRasterBand(1).SetCategoryNames(["not water", "", "water"])
+    ds = None
+    assert raster_class_names(vrt) == {0: "not water", 2: "water"}

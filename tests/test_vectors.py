@@ -165,3 +165,26 @@ def test_vectors_and_areas_headless_in_qgis_process(qgis_process, scene: str,
     lines = csv.read_text(encoding="utf-8").splitlines()
     assert lines[0] == "class_value,class_name,pixel_count,area_ha,percent"
     assert any(",water," in line for line in lines[1:])
+
+
+def test_class_areas_streams_row_strips(scene: str) -> None:
+    from collections import defaultdict
+
+    from upseg_qgis.algorithms.class_areas import accumulate_class_areas, read_strips
+
+    ds = gdal.Open(scene)  # keep the dataset alive while its band is used
+    band = ds.GetRasterBand(1)
+    row_areas = np.linspace(1.0, 2.0, band.YSize)  # any per-row pixel area
+    counts: dict[int, int] = defaultdict(int)
+    areas: dict[int, float] = defaultdict(float)
+    strips = 0
+    for y, data, valid in read_strips(band, block_pixels=7 * 40):
+        assert data.shape[0] <= 7
+        accumulate_class_areas(data, valid, row_areas[y:y + data.shape[0]], counts, areas)
+        strips += 1
+    assert strips == math.ceil(40 / 7)
+    whole = class_scene()
+    for v in (0, 1):
+        assert counts[v] == int((whole == v).sum())
+        assert areas[v] == pytest.approx(float(((whole == v) * row_areas[:, None]).sum()))
+    assert 255 not in counts
