@@ -7,7 +7,7 @@ from pathlib import Path
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtGui import QIcon
 
-from ..dependencies import runtime_problems, install_instructions
+from ..dependencies import install_instructions, runtime_problems
 
 ICON_PATH = Path(__file__).resolve().parent.parent / "icon.svg"
 
