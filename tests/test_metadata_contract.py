@@ -99,7 +99,8 @@ def test_prepare_rejects_wrong_band_count_and_units() -> None:
 
 
 @pytest.mark.parametrize(
-    ("label", "expected"), [("B04", True), ("b4", True), ("red", True), ("B40", False), ("B8A", False)]
+    ("label", "expected"),
+    [("B04", True), ("b4", True), ("red", True), ("B40", False), ("B8A", False)],
 )
 def test_band_alias_matching(label: str, expected: bool) -> None:
     band = BandInfo(name="red", description="S2 B4 red", aliases=("B4",))

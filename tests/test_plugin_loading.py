@@ -11,10 +11,10 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-REQUIRED_METADATA = (
-    "name qgisMinimumVersion description about version author email repository tracker tags "
-    "hasProcessingProvider"
-).split()
+REQUIRED_METADATA = [
+    "name", "qgisMinimumVersion", "description", "about", "version", "author", "email",
+    "repository", "tracker", "tags", "hasProcessingProvider",
+]
 
 
 def test_metadata_txt_has_the_fields_the_plugin_repository_expects() -> None:
