@@ -165,8 +165,10 @@ class EvaluateAlgorithm(UPSegAlgorithm):
                     f"Reference value {ref} is mapped to {mapping[ref]} in the text and to {pred} "
                     "in the table.")
             mapping[ref] = pred
-        ignore = (self.parameterAsInt(parameters, self.IGNORE_VALUE, context)
-                  if parameters.get(self.IGNORE_VALUE) not in (None, "") else None)
+        # Unset arrives as None, "" or a NULL QVariant; parameterAsInt would turn those into 0.
+        raw_ignore = parameters.get(self.IGNORE_VALUE)
+        ignore = (None if raw_ignore is None or str(raw_ignore).strip() in ("", "NULL")
+                  else self.parameterAsInt(parameters, self.IGNORE_VALUE, context))
 
         names = layer_class_names(pred_layer, pred_band)
         if mapping:
