@@ -14,6 +14,9 @@ empty profile and this same file as the startup code (`qgis.bin --code scripts/g
    line), and the styled result with its legend shown in the main window (screenshot).
 2. "offer": QGIS without ONNX Runtime: the plugin's message bar offer (screenshot) and the
    confirmation it asks before installing (screenshot; answered "No", nothing is installed).
+3. "install" (only with --install): as 2, but answered "Yes": the plugin really runs pip (needs
+   the package index), its report is captured (screenshot), then upseg:segment runs in that same
+   QGIS session with the freshly installed ONNX Runtime and QGIS's own numpy.
 
 PNG files go to docs/img/; a JSON summary is printed. Exit code 0 only if every step worked.
 Inside QGIS (env UPSEG_GUI_CHECK_CONFIG set) the same file performs the GUI steps.
@@ -50,7 +53,7 @@ def _qgis_side(cfg: dict[str, Any]) -> None:  # noqa: C901 - a linear script of 
         QgsVectorLayer,
     )
     from qgis.PyQt.QtCore import QTimer
-    from qgis.PyQt.QtWidgets import QApplication, QPushButton, QTextEdit
+    from qgis.PyQt.QtWidgets import QApplication, QMessageBox, QPushButton, QTextEdit
     from qgis.utils import iface
 
     out_dir = Path(cfg["out_dir"])
@@ -240,23 +243,56 @@ def _qgis_side(cfg: dict[str, Any]) -> None:  # noqa: C901 - a linear script of 
         shot(win, "dependency_offer.png",
              "QGIS without ONNX Runtime: the plugin's message bar with the Install button")
 
+        install = cfg["phase"] == "install"
+        site = Path(QgsApplication.qgisSettingsDirPath()) / "python" / "upseg_site-packages"
+
         @guard
         def grab_question() -> None:
             box = QApplication.activeModalWidget()
             if box is None:
                 raise RuntimeError("no confirmation dialog appeared")
             result["question"] = box.text() if hasattr(box, "text") else ""
-            shot(box, "dependency_question.png",
-                 "the confirmation asked before installing (answered No here)")
-            box.reject()
+            if install:
+                box.button(QMessageBox.Yes).click()  # real install, in the background task
+                wait_for_report(0)
+            else:
+                shot(box, "dependency_question.png",
+                     "the confirmation asked before installing (answered No here)")
+                box.reject()
+
+        @guard
+        def wait_for_report(waited: float) -> None:
+            box = QApplication.activeModalWidget()
+            if isinstance(box, QMessageBox) and "ONNX Runtime" in box.windowTitle():
+                result["report_title"] = box.windowTitle()
+                result["report"] = box.text()
+                shot(box, "dependency_installed.png",
+                     "the installer's report after answering Yes (a real pip install)")
+                box.accept()
+                QTimer.singleShot(500, after_install)
+            elif waited > cfg["install_timeout"]:
+                raise RuntimeError("no installer report within the time limit")
+            else:
+                QTimer.singleShot(1000, lambda: wait_for_report(waited + 1))
+
+        @guard
+        def after_install() -> None:
+            import processing
+
+            res = processing.run("upseg:segment", {
+                "OPTICAL": cfg["optical"], "SAR": cfg["sar"], "MODEL": cfg["model"],
+                "OUTPUT": cfg["output"]})
+            result["provider_after_install"] = res["PROVIDER"]
+            result["installed_into"] = str(site)
+            done(True)
 
         QTimer.singleShot(1500, grab_question)
         button.click()  # modal question: the timer answers it
-        site = Path(QgsApplication.qgisSettingsDirPath()) / "python" / "upseg_site-packages"
-        result["nothing_installed"] = not site.exists()
-        done(True)
+        if not install:
+            result["nothing_installed"] = not site.exists()
+            done(True)
 
-    QTimer.singleShot(2000, main_phase if cfg["phase"] == "main" else offer_phase)
+    QTimer.singleShot(2000, main_phase if cfg["phase"] == "main" else offer_phase)  # offer/install
 
 
 _KEEP: list[Any] = []
@@ -279,6 +315,9 @@ def _driver(argv: list[str]) -> int:
     ap.add_argument("--timeout", type=int, default=300)
     ap.add_argument("--no-offer", action="store_true", help="skip the dependency-offer phase")
     ap.add_argument("--keep", action="store_true", help="keep the temporary profiles")
+    ap.add_argument("--install", action="store_true",
+                    help="also answer Yes in a third QGIS and let the plugin really install "
+                         "ONNX Runtime with pip (needs the package index; ~340 MB)")
     args = ap.parse_args(argv)
     for tool in ("xvfb-run", "qgis.bin"):
         if shutil.which(tool) is None and not Path("/usr/bin", tool).exists():
@@ -303,7 +342,9 @@ def _driver(argv: list[str]) -> int:
     site = next((root / ".venv" / "lib").glob("python3*/site-packages"), None)
     summary: dict[str, Any] = {"zip": str(zip_path), "model": model_label, "phases": []}
     ok = True
-    for phase in ("main",) if args.no_offer else ("main", "offer"):
+    phases = ["main"] + ([] if args.no_offer else ["offer"]) + (["install"] if args.install
+                                                                 else [])
+    for phase in phases:
         cfg = {
             "phase": phase, "zip": str(zip_path), "out_dir": str(args.out.resolve()),
             "optical": str(chip / "Spain_7370579_S2Hand.tif"),
@@ -312,6 +353,7 @@ def _driver(argv: list[str]) -> int:
             "output": str(work / "sen1floods11_water.tif"),
             "polygons": str(work / "sen1floods11_water_polygons.gpkg"),
             "result": str(work / f"result_{phase}.json"),
+            "install_timeout": args.timeout - 60,
         }
         cfg_path = work / f"config_{phase}.json"
         cfg_path.write_text(json.dumps(cfg), encoding="utf-8")
