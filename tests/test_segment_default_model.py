@@ -13,9 +13,8 @@ from osgeo import gdal
 
 from upseg_qgis.core.session import default_model_path
 
-# The water IoU the README reports for this chip minus a margin; raise it once the shipped
-# model's figure is known.
-MIN_WATER_IOU = 0.5
+# The water IoU the README reports for this chip (0.44 with the shipped model) minus a margin.
+MIN_WATER_IOU = 0.40
 
 pytestmark = [
     pytest.mark.usefixtures("upseg_provider"),
