@@ -42,22 +42,8 @@ format: setup
 qgis-process: setup ## qgis_process against the checkout: make qgis-process ARGS="list"
 	$(QGIS_PROCESS) $(ARGS)
 
-demo: setup ## segment the real Sen1Floods11 chip with the embedded model, headless
-	@mkdir -p $(OUT)
-	$(QGIS_PROCESS) run upseg:segment -- \
-		OPTICAL=$(S1F)/Spain_7370579_S2Hand.tif SAR=$(S1F)/Spain_7370579_S1Hand.tif \
-		OUTPUT=$(CURDIR)/$(OUT)/demo_water.tif OUTPUT_CONFIDENCE=$(CURDIR)/$(OUT)/demo_confidence.tif
-	@echo "styled map: $(OUT)/demo_water.tif (+ .qml); open it in QGIS"
-
-MODEL_RUN := runs/default_model
-DEFAULT_MODEL := upseg_qgis/models/upseg_default.onnx
-
-$(MODEL_RUN)/best.pt:
-	$(PY) -m model_export train --config model_export/configs/ombria_upseg_tiny.yaml \
-		--output-dir $(MODEL_RUN) --threads 2 --no-progress
-
-model: setup $(MODEL_RUN)/best.pt ## train UPSeg-tiny on OMBRIA, evaluate, export + card into the plugin
-	$(PY) -m model_export.export.default_model --run $(MODEL_RUN) --output $(DEFAULT_MODEL)
+demo: setup ## segment a real Sentinel-1 + Sentinel-2 chip headless with the embedded model, and score it
+	scripts/demo.sh
 
 clean:
 	rm -rf $(OUT) build dist .qgis-test-profile .pytest_cache .ruff_cache
