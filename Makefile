@@ -45,5 +45,14 @@ qgis-process: setup ## qgis_process against the checkout: make qgis-process ARGS
 demo: setup ## segment a real Sentinel-1 + Sentinel-2 chip headless with the embedded model, and score it
 	scripts/demo.sh
 
+ablation: setup ## UPSeg vs baselines and ablations on OMBRIA, 3 seeds -> docs/ablation.md (long)
+	$(PY) -m model_export ablation --config model_export/configs/ablation_ombria.yaml
+
+package: setup ## the plugin ZIP for "Install from ZIP" -> dist/
+	$(PY) scripts/package.py --require-model
+
+gui-check: setup ## QGIS desktop under Xvfb: plugin from the ZIP, dialog and result screenshots -> docs/img/
+	$(PY) scripts/gui_check.py
+
 clean:
 	rm -rf $(OUT) build dist .qgis-test-profile .pytest_cache .ruff_cache
