@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.metadata_examples import example_metadata_dict
+from tests.toy_model import toy_metadata
 from upseg_qgis.core.metadata import (
     SCHEMA_PATH,
     BandInfo,
@@ -19,7 +19,7 @@ from upseg_qgis.core.metadata import (
 
 def test_example_parses_and_matches_schema() -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    data = example_metadata_dict()
+    data = toy_metadata()
     jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()))
     meta = parse_metadata(json.dumps(data))
     assert meta.num_classes == 2
@@ -44,7 +44,7 @@ def test_example_parses_and_matches_schema() -> None:
 )
 def test_invalid_metadata_is_rejected_by_parser_and_schema(mutate, fragment) -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    data = example_metadata_dict()
+    data = toy_metadata()
     mutate(data)
     with pytest.raises(MetadataError, match=fragment.replace("(", r"\(")):
         parse_metadata(data)
@@ -57,7 +57,7 @@ def test_invalid_metadata_is_rejected_by_parser_and_schema(mutate, fragment) -> 
 
 
 def test_unknown_schema_version_says_what_to_do() -> None:
-    data = example_metadata_dict()
+    data = toy_metadata()
     data["schema_version"] = 99
     with pytest.raises(MetadataError, match="schema version 99.*Update the UPSeg plugin"):
         parse_metadata(data)
@@ -71,7 +71,7 @@ def test_file_without_key_says_how_to_export() -> None:
 
 
 def test_prepare_converts_units_clips_and_normalises_exactly() -> None:
-    meta = parse_metadata(example_metadata_dict())
+    meta = parse_metadata(toy_metadata())
     # Sentinel-2 digital numbers: 1000 -> 0.1 reflectance -> 63.75 in the 8-bit rendering.
     raw = np.full((3, 2, 2), 1000, dtype=np.int16)
     raw[0, 0, 0] = 9000  # 573.75 -> clipped to 255
@@ -80,18 +80,18 @@ def test_prepare_converts_units_clips_and_normalises_exactly() -> None:
     np.testing.assert_allclose(out[1, 0, 0], (63.75 - 100.0) / 50.0, rtol=1e-6)
     np.testing.assert_allclose(out[0, 0, 0], (255.0 - 100.0) / 50.0, rtol=1e-6)
 
-    # SAR in dB: -20 dB -> 255 - 204 = 51; linear power 0.01 is -20 dB as well.
+    # SAR in dB: -20 dB -> 6.636 * -20 + 233.7 = 100.98; linear power 0.01 is -20 dB as well.
     db = np.array([[[-20.0, np.nan]]], dtype=np.float32)
     lin = np.array([[[0.01, 0.0]]], dtype=np.float32)
     a = meta.sar.prepare(db, "sar_db")
     b = meta.sar.prepare(lin, "sar_linear")
-    np.testing.assert_allclose(a[0, 0, 0], (51.0 - 90.0) / 40.0, rtol=1e-5)
+    np.testing.assert_allclose(a[0, 0, 0], (100.98 - 140.0) / 40.0, rtol=1e-5)
     np.testing.assert_allclose(b[0, 0, 0], a[0, 0, 0], rtol=1e-5)
     assert np.isnan(a[0, 0, 1]) and np.isnan(b[0, 0, 1])  # missing stays missing
 
 
 def test_prepare_rejects_wrong_band_count_and_units() -> None:
-    meta = parse_metadata(example_metadata_dict())
+    meta = parse_metadata(toy_metadata())
     with pytest.raises(MetadataError, match="needs 3 bands"):
         meta.optical.prepare(np.zeros((4, 2, 2), np.float32), "uint8_rendering")
     with pytest.raises(MetadataError, match="accepts units"):
