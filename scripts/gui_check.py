@@ -197,7 +197,7 @@ def _qgis_side(cfg: dict[str, Any]) -> None:  # noqa: C901 - a linear script of 
             result["class_areas"] = [
                 {n: f[n] for n in ("class_value", "class_name", "pixel_count", "area_ha",
                                    "percent")} for f in areas["OUTPUT"].getFeatures()]
-            layer = QgsVectorLayer(polys["OUTPUT"], "Class polygons (MMU 0.5 ha)", "ogr")
+            layer = QgsVectorLayer(polys["OUTPUT"], "Polygons (MMU 0.5 ha)", "ogr")
             palette = {c.label: c.color for c in classes.renderer().classes()}
             cats = []
             for name, colour in palette.items():
@@ -207,15 +207,18 @@ def _qgis_side(cfg: dict[str, Any]) -> None:  # noqa: C901 - a linear script of 
                     "outline_color": "20,20,20,255", "outline_width": "0.3"})
                 cats.append(QgsRendererCategory(name, sym, name))
             layer.setRenderer(QgsCategorizedSymbolRenderer("class_name", cats))
-            QgsProject.instance().addMapLayer(layer)
+            QgsProject.instance().addMapLayer(layer, False)  # placed by hand, expanded
             root = QgsProject.instance().layerTreeRoot()
+            root.insertLayer(0, layer).setExpanded(True)
             root.findLayer(classes.id()).setItemVisibilityChecked(False)
             root.findLayer(classes.id()).setExpanded(False)
             root.findLayer(s2.id()).setExpanded(False)
             root.findLayer(s1.id()).setExpanded(False)
-            root.findLayer(layer.id()).setExpanded(True)
             iface.mapCanvas().refreshAllLayers()
-            settle(1500)
+            settle(500)
+            view = iface.layerTreeView()  # the node alone stays collapsed in 3.22's view
+            view.setExpanded(view.node2index(root.findLayer(layer.id())), True)
+            settle(1000)
             iface.mapCanvas().waitWhileRendering()
             shot(win, "polygonize_result.png",
                  "upseg:polygonize output (minimum mapping unit 0.5 ha, merged by sieve) "

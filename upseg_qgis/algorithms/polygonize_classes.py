@@ -185,6 +185,7 @@ class PolygonizeClassesAlgorithm(UPSegAlgorithm):
             del ogr_layer, ogr_ds, band, sieved_ds
             for path in tmp_files:
                 _remove(path)
+        feedback.setProgress(100)
         feedback.pushInfo(f"{written} polygons written, {dropped} dropped below {mmu} ha.")
         return {self.OUTPUT: dest_id, self.POLYGON_COUNT: written, self.DROPPED_COUNT: dropped,
                 self.SIEVE_PIXELS: sieve_px}
