@@ -151,7 +151,8 @@ def _qgis_side(cfg: dict[str, Any]) -> None:  # noqa: C901 - a linear script of 
         @guard
         def after_run(ok: bool, results: dict[str, Any]) -> None:
             if not ok:
-                raise RuntimeError("upseg:segment failed in the dialog")
+                log_text = "\n".join(w.toPlainText() for w in dialog.findChildren(QTextEdit))
+                raise RuntimeError("upseg:segment failed in the dialog:\n" + log_text[-2000:])
             result["provider"] = results.get("PROVIDER")
             result["tile_count"] = results.get("TILE_COUNT")
             shot(dialog, "segment_log.png",
@@ -363,6 +364,8 @@ def _driver(argv: list[str]) -> int:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("QGIS_") and k not in ("PYTHONPATH", "QT_QPA_PLATFORM")}
         env.update(XDG_DATA_HOME=str(work / f"profile_{phase}"), **{CONFIG_ENV: str(cfg_path)})
+        # QGIS would store the layers' histograms as .aux.xml next to the shared input data.
+        env["GDAL_PAM_ENABLED"] = "NO"
         if phase == "main" and site is not None:
             env["PYTHONPATH"] = str(site)  # onnxruntime, as a user's install provides it
         cmd = ["timeout", str(args.timeout), "xvfb-run", "-a", "-s", f"-screen 0 {SCREEN}",
