@@ -108,13 +108,22 @@ def test_missing_python_or_pip_stops_before_running(tmp_path: Path) -> None:
     assert not report.ok and "ONNX Runtime was not installed" in report.message
 
 
-def test_finds_qgis_python_even_when_sys_executable_is_qgis(monkeypatch) -> None:
-    monkeypatch.setattr(sys, "executable", "/usr/bin/qgis")
+@pytest.mark.parametrize("exe", ["/usr/bin/qgis", "other-python"])
+def test_finds_qgis_own_python_whatever_sys_executable_says(monkeypatch, tmp_path: Path,
+                                                           exe: str) -> None:
+    if exe == "other-python":  # e.g. a pyenv shim first on PATH: same version, other install
+        fake = tmp_path / "python3"
+        major, minor = sys.version_info[:2]
+        fake.write_text(f"#!/bin/sh\necho '{major}.{minor}|/opt/elsewhere'\n")
+        fake.chmod(0o755)
+        exe = str(fake)
+        assert not di._same_python(fake)
+    monkeypatch.setattr(sys, "executable", exe)
     found = di.find_python()
-    assert found is not None and Path(found).name.startswith("python")
-    out = subprocess.run([found, "-c", "import sys; print(sys.version_info[:2])"],
-                         capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == str(sys.version_info[:2])
+    assert found is not None and Path(found).name.startswith("python") and found != exe
+    probe = "import sys; print(sys.version_info[:2], sys.base_prefix)"
+    out = subprocess.run([found, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"{sys.version_info[:2]} {sys.base_prefix}"
 
 
 @pytest.mark.skipif(not Path(SYSTEM_PYTHON).is_file(), reason="no Debian python3")

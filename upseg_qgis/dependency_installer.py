@@ -87,33 +87,39 @@ class InstallReport:
 
 
 def python_candidates() -> list[Path]:
-    """Where QGIS's Python interpreter may be: inside QGIS `sys.executable` is the QGIS binary
-    (qgis, qgis-bin.exe, QGIS.app), not python."""
-    exe = Path(sys.executable) if sys.executable else None
+    """Where QGIS's Python interpreter may be. Inside QGIS `sys.executable` is unreliable: the
+    QGIS binary, or whatever `python3` comes first on PATH (seen: a pyenv shim), so the
+    interpreters of QGIS's own Python prefix come first."""
     ver = f"{sys.version_info.major}.{sys.version_info.minor}"
     cands: list[Path] = []
-    if exe is not None and re.match(r"python(\d(\.\d+)?)?(\.exe)?$", exe.name, re.I):
-        cands.append(exe)
     for prefix in dict.fromkeys([Path(sys.exec_prefix), Path(sys.base_exec_prefix)]):
         if os.name == "nt":  # OSGeo4W / standalone installer: <prefix>\python.exe
             cands += [prefix / "python.exe", prefix / "python3.exe"]
         else:  # Linux packages, macOS QGIS.app (Contents/Frameworks/...), conda
             cands += [prefix / "bin" / f"python{ver}", prefix / "bin" / "python3"]
-    if os.name != "nt":
-        cands += [Path(f"/usr/bin/python{ver}"), Path("/usr/bin/python3")]
+    exe = Path(sys.executable) if sys.executable else None
+    if exe is not None and re.match(r"python(\d(\.\d+)?)?(\.exe)?$", exe.name, re.I):
+        cands.append(exe)
     return list(dict.fromkeys(cands))
 
 
+_PROBE = "import sys; print('%d.%d|%s' % (sys.version_info[0], sys.version_info[1], " \
+         "sys.base_prefix))"
+
+
 def _same_python(path: Path) -> bool:
-    """True if `path` runs the Python version QGIS runs (so wheels fit)."""
+    """True if `path` runs QGIS's own Python: same version and same installation (base prefix),
+    not merely another Python of the same version."""
     try:
-        out = subprocess.run(
-            [str(path), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True, text=True, timeout=30)
+        out = subprocess.run([str(path), "-c", _PROBE], capture_output=True, text=True,
+                             timeout=30)
     except (OSError, subprocess.SubprocessError):
         return False
+    version, _, base = out.stdout.strip().partition("|")
     major, minor = sys.version_info[:2]
-    return out.returncode == 0 and out.stdout.strip() == f"{major}.{minor}"
+    same_base = os.path.normcase(os.path.realpath(base)) == os.path.normcase(
+        os.path.realpath(sys.base_prefix))
+    return out.returncode == 0 and version == f"{major}.{minor}" and same_base
 
 
 def find_python() -> str | None:
