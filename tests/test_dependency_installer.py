@@ -149,6 +149,7 @@ def test_real_pip_target_install_from_a_local_wheelhouse(tmp_path: Path, monkeyp
     assert (target / "upsegfakedep").is_dir()
     assert not (target / "numpy").exists()  # QGIS's numpy is used, never a second copy
     assert "Installed onnxruntime-gpu==0.0.1, upsegfakedep into" in report.message
+    assert f"(pip of {SYSTEM_PYTHON})" in report.message
     assert "QGIS's own Python packages were not changed" in report.message
     assert str(target) in sys.path and sys.path.index(str(target)) == len(sys.path) - 1
     # Run again (an upgrade): pip replaces the files in place.

@@ -315,7 +315,7 @@ def _verify(report: InstallReport) -> None:
     report.ok = True
     installed = [plan.requirement, *plan.missing_dependencies]
     lines = [
-        f"Installed {', '.join(installed)} into {plan.target}.",
+        f"Installed {', '.join(installed)} into {plan.target} (pip of {plan.python}).",
         f"ONNX Runtime {report.version} imports; execution providers it offers: "
         f"{', '.join(report.providers)} (CUDA also needs CUDA 13 and cuDNN 9 on this machine; "
         "the segment log says which provider really ran).",
