@@ -82,7 +82,7 @@ def test_spec_round_trip() -> None:
     d = OMBRIA_SPEC.to_dict()
     assert d["classes"] == [{"value": 0, "name": "not water", "colour": "#d9d9d9"},
                             {"value": 1, "name": "water", "colour": "#0070ff"}]
-    assert d["ignore_index"] == 255 and d["optical_units"] == "8-bit rendering"
+    assert d["ignore_index"] == 255 and d["optical_units"] == "uint8_rendering"
     assert [b["name"] for b in d["optical_bands"]] == ["red", "green", "blue"]
     assert "B04" in d["optical_bands"][0]["aliases"]
     back = DatasetSpec.from_dict(d)

@@ -74,7 +74,7 @@ def test_one_epoch_lowers_loss_and_checkpoint_contract(tmp_path: Path) -> None:
     assert set(CHECKPOINT_KEYS) <= set(ckpt)
     assert ckpt["model_name"] == "upseg_tiny" and ckpt["epoch"] == 1 and ckpt["seed"] == 0
     assert ckpt["dataset"]["classes"][1] == {"value": 1, "name": "water", "colour": "#0070ff"}
-    assert ckpt["dataset"]["ignore_index"] == 255 and ckpt["dataset"]["sar_units"] == "SAR dB"
+    assert ckpt["dataset"]["ignore_index"] == 255 and ckpt["dataset"]["sar_units"] == "sar_db"
     assert len(ckpt["normalisation"]["optical"]["mean"]) == 4
     assert len(ckpt["normalisation"]["sar"]["std"]) == 1
     assert ckpt["config"]["train"]["epochs"] == 1 and "miou" in ckpt["val_metrics"]
@@ -146,6 +146,6 @@ def test_ombria_config_smoke(tmp_path: Path) -> None:
     summary = run(cfg)
     ckpt = load_checkpoint(summary["last_checkpoint"])
     assert ckpt["dataset"]["name"] == "ombria" and ckpt["dataset"]["optical_units"] == (
-        "8-bit rendering")
+        "uint8_rendering")
     assert ckpt["config"]["train"]["select_metric"] == "iou:water"
     assert 0 < ckpt["normalisation"]["sar"]["mean"][0] < 255

@@ -58,6 +58,8 @@ class DatasetSpec:
     classes: list[ClassSpec]
     optical_bands: list[BandSpec]
     sar_bands: list[BandSpec]
+    # Ids of upseg_qgis.core.metadata.UNITS (e.g. "uint8_rendering", "sar_db"): the export
+    # writes them into the model metadata, which the plugin reads.
     optical_units: str
     sar_units: str
     optical_range: tuple[float, float]
@@ -235,8 +237,8 @@ OMBRIA_SPEC = DatasetSpec(
     sar_bands=S1_GREY,
     # The 8-bit stretch used to render OMBRIA is undocumented: models trained on it expect a
     # similar rendering (the gain/offset jitter in transforms.py widens what they accept).
-    optical_units="8-bit rendering",
-    sar_units="8-bit rendering",
+    optical_units="uint8_rendering",
+    sar_units="uint8_rendering",
     optical_range=(0.0, 255.0),
     sar_range=(0.0, 255.0),
     gsd_m=10.0,
@@ -253,8 +255,8 @@ WHU_OPT_SAR_SPEC = DatasetSpec(
     classes=WHU_OPT_SAR_CLASSES,
     optical_bands=RGBN,
     sar_bands=[BandSpec("sar", "GF-3 SAR intensity, 8-bit", ("sar", "HH", "VV", "GF3"))],
-    optical_units="8-bit DN",
-    sar_units="8-bit DN",
+    optical_units="uint8_rendering",
+    sar_units="uint8_rendering",
     optical_range=(0.0, 255.0),
     sar_range=(0.0, 255.0),
     gsd_m=5.0,
@@ -277,10 +279,10 @@ GID_NIRRGB = [
 ]
 _GID_COMMON: dict[str, Any] = dict(
     optical_bands=GID_NIRRGB,
-    # GID has no SAR; the reader either takes a user-supplied SAR folder or fills zeros.
+    # GID has no SAR; the reader either takes a user-supplied 8-bit SAR folder or fills zeros.
     sar_bands=[BandSpec("sar", "SAR supplied by the user (GID has none)", ("sar", "VV", "HH"))],
-    optical_units="8-bit DN",
-    sar_units="user-supplied (zeros when absent)",
+    optical_units="uint8_rendering",
+    sar_units="uint8_rendering",
     optical_range=(0.0, 255.0),
     sar_range=(0.0, 255.0),
     gsd_m=4.0,
@@ -299,8 +301,8 @@ SYNTHETIC_SPEC = DatasetSpec(
     classes=WHU_OPT_SAR_CLASSES,
     optical_bands=BGRN_REFLECTANCE,
     sar_bands=[BandSpec("vv", "synthetic VV backscatter, dB", ("VV", "sar"))],
-    optical_units="reflectance x 10000",
-    sar_units="SAR dB",
+    optical_units="reflectance_x10000",
+    sar_units="sar_db",
     optical_range=(0.0, 10000.0),
     sar_range=(-30.0, 10.0),
     gsd_m=10.0,

@@ -66,29 +66,13 @@ RENDERINGS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-# Free-text unit names in dataset specs -> the metadata vocabulary.
-_UNIT_ALIASES = {
-    "8-bit rendering": "uint8_rendering",
-    "8-bit dn": "uint8_rendering",
-    "8-bit": "uint8_rendering",
-    "uint8": "uint8_rendering",
-    "reflectance": "reflectance",
-    "reflectance x 10000": "reflectance_x10000",
-    "sar db": "sar_db",
-    "db": "sar_db",
-}
-
-
 def units_id(text: str) -> str:
-    """Map a dataset spec's unit text onto the metadata vocabulary, or fail with a clear hint."""
+    """The dataset spec's units, checked against the metadata vocabulary."""
     if text in UNITS:
         return text
-    key = text.strip().lower()
-    if key in _UNIT_ALIASES:
-        return _UNIT_ALIASES[key]
     raise ValueError(
         f"unit {text!r} is not one of {list(UNITS)}; name the units of the training data in "
-        "the dataset spec with one of those ids"
+        "the dataset spec (or data.options.*_units of a paired-folder config) with one of those"
     )
 
 
