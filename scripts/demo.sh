@@ -6,10 +6,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DATA="${UPSEG_DATA_ROOT:-$ROOT/../shared/data}/sen1floods11_sample"
 OUT="$ROOT/out/demo"
 QP="$ROOT/scripts/qgis-process"
+# Reading the shared sample must not leave .aux.xml statistics files beside it.
+export GDAL_PAM_ENABLED=NO
 
 [ -f "$DATA/Spain_7370579_S2Hand.tif" ] || { echo "demo: sample data not found in $DATA" >&2; exit 1; }
-mkdir -p "$OUT"
-rm -f "$OUT"/water.tif "$OUT"/water.qml "$OUT"/confidence.tif "$OUT"/confusion.csv
+rm -rf "$OUT" && mkdir -p "$OUT"
 
 echo "== upseg:segment (embedded default model) =="
 "$QP" run upseg:segment -- \

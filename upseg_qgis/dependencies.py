@@ -39,15 +39,15 @@ def add_private_site_dir() -> None:
 
 
 def install_instructions() -> str:
-    target = private_site_dir()
+    """Exact commands for the Python that QGIS runs (worked out by the installer module, which
+    also finds QGIS's own interpreter inside the desktop)."""
+    from .dependency_installer import manual_instructions
+
     return (
-        "Install ONNX Runtime for the Python that QGIS runs, keeping numpy 1.x:\n"
-        f"  {sys.executable} -m pip install --target \"{target}\" \"{ORT_REQUIREMENT}\" "
-        f"\"{NUMPY_REQUIREMENT}\"\n"
-        "then restart QGIS (the plugin adds that folder to its path). "
-        f"With pip available system-wide, `python3 -m pip install --user \"{ORT_REQUIREMENT}\" "
-        f"\"{NUMPY_REQUIREMENT}\"` works too; use `onnxruntime` instead of `onnxruntime-gpu` "
-        "for a CPU-only install, never both. In this repository `make setup` does it all."
+        "Install ONNX Runtime for the Python that QGIS runs, keeping numpy 1.x "
+        "(or use Plugins > UPSeg's install offer in the QGIS desktop):\n"
+        + manual_instructions()
+        + "\nIn a checkout of the UPSeg repository, `make setup` does it all."
     )
 
 
