@@ -13,14 +13,16 @@ ICON_PATH = Path(__file__).resolve().parent.parent / "icon.svg"
 
 
 class UPSegAlgorithm(QgsProcessingAlgorithm):
+    GROUP = "Segmentation"  # subclasses name their Toolbox group here
+
     def createInstance(self) -> QgsProcessingAlgorithm:
         return type(self)()
 
     def group(self) -> str:
-        return "Segmentation"
+        return self.GROUP
 
     def groupId(self) -> str:
-        return "segmentation"
+        return self.GROUP.lower()
 
     def icon(self) -> QIcon:
         return QIcon(str(ICON_PATH))

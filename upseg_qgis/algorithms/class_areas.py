@@ -135,6 +135,7 @@ def accumulate_class_areas(values: np.ndarray, valid: np.ndarray, row_areas: np.
 
 
 class ClassAreasAlgorithm(UPSegAlgorithm):
+    GROUP = "Analysis"
     INPUT = "INPUT"
     BAND = "BAND"
     AREA_METHOD = "AREA_METHOD"
@@ -148,12 +149,6 @@ class ClassAreasAlgorithm(UPSegAlgorithm):
 
     def displayName(self) -> str:
         return "Class areas (pixels, hectares, percent)"
-
-    def group(self) -> str:
-        return "Analysis"
-
-    def groupId(self) -> str:
-        return "analysis"
 
     def tags(self) -> list[str]:
         return ["area", "statistics", "land cover", "hectares", "percentage", "report"]

@@ -78,6 +78,7 @@ def _field_suffix(value: int) -> str:
 
 
 class EvaluateAlgorithm(UPSegAlgorithm):
+    GROUP = "Analysis"
     PREDICTION = "PREDICTION"
     PREDICTION_BAND = "PREDICTION_BAND"
     REFERENCE = "REFERENCE"
@@ -97,12 +98,6 @@ class EvaluateAlgorithm(UPSegAlgorithm):
 
     def displayName(self) -> str:
         return "Accuracy assessment (confusion matrix, OA, mPA, mIoU, Kappa)"
-
-    def group(self) -> str:
-        return "Analysis"
-
-    def groupId(self) -> str:
-        return "analysis"
 
     def tags(self) -> list[str]:
         return ["accuracy", "confusion matrix", "kappa", "iou", "miou", "f1", "validation"]

@@ -59,6 +59,7 @@ class _GdalProgress:
 
 
 class PolygonizeClassesAlgorithm(UPSegAlgorithm):
+    GROUP = "Analysis"
     INPUT = "INPUT"
     BAND = "BAND"
     MMU_HA = "MMU_HA"
@@ -75,12 +76,6 @@ class PolygonizeClassesAlgorithm(UPSegAlgorithm):
 
     def displayName(self) -> str:
         return "Polygonize classes (with names, areas, minimum mapping unit)"
-
-    def group(self) -> str:
-        return "Analysis"
-
-    def groupId(self) -> str:
-        return "analysis"
 
     def tags(self) -> list[str]:
         return ["polygonize", "vector", "sieve", "minimum mapping unit", "mmu", "area"]
