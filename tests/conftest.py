@@ -35,6 +35,17 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="module")
+def torch_one_thread() -> Iterator[None]:
+    """torch on one thread for a module: 2 cores are shared with the rest of the suite."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def upseg_plugin(qgis_app: object) -> Iterator[object]:
     """The plugin loaded the way qgis_process loads it (`classFactory(None)`), with Processing
