@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Build upseg_qgis/examples/segment_polygonize_areas.model3 with the QGIS Python API.
 
-The chain: upseg:segment -> gdal:polygonize -> native:reprojectlayer (equal-area EPSG:6933) ->
-native:aggregate (one row per class: polygon count, area in m2 and ha). Run it headless with
+The chain: upseg:segment -> upseg:polygonize (polygons with class name and ellipsoidal area in
+ha, minimum mapping unit) and upseg:class_areas (one row per class: pixels, ha, percent). Run it
+headless with
     scripts/qgis-process run upseg_qgis/examples/segment_polygonize_areas.model3 -- \\
         optical=s2.tif sar=s1.tif upseg:classes=map.tif polygonize:polygons=polygons.gpkg \\
         areas:class_areas=areas.csv [model=my_model.onnx]
@@ -19,7 +20,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "upseg_qgis" / "examples" / "segment_polygonize_areas.model3"
-EQUAL_AREA_CRS = "EPSG:6933"  # WGS 84 / NSIDC EASE-Grid 2.0 Global: areas in m2 anywhere
 
 
 def _qgis() -> Any:
@@ -48,6 +48,7 @@ def build(out: Path) -> Path:
         QgsProcessingModelOutput,
         QgsProcessingModelParameter,
         QgsProcessingParameterFile,
+        QgsProcessingParameterNumber,
         QgsProcessingParameterRasterLayer,
     )
     from qgis.core import (
@@ -61,11 +62,13 @@ def build(out: Path) -> Path:
     model.setHelpContent(
         {
             "ALG_DESC": "Segments an optical + SAR pair with upseg:segment, turns the class "
-            "raster into polygons (gdal:polygonize, field 'class') and sums the area of each "
-            "class in m2 and ha on an equal-area projection (EPSG:6933).",
+            "raster into polygons with class names and areas (upseg:polygonize, patches below "
+            "the minimum mapping unit merged into their neighbours) and tabulates the area and "
+            "share of each class (upseg:class_areas). Areas are ellipsoidal, in hectares.",
             "optical": "Optical layer (e.g. Sentinel-2).",
             "sar": "SAR layer (e.g. Sentinel-1, any CRS).",
             "model": "UPSeg ONNX model; empty = the embedded default model.",
+            "mmu_ha": "Minimum mapping unit of the polygons in hectares (0: keep all).",
         }
     )
     for i, (name, param) in enumerate(
@@ -77,6 +80,13 @@ def build(out: Path) -> Path:
                 QgsProcessingParameterFile(
                     "model", "UPSeg model (empty: embedded default)",
                     QgsProcessingParameterFile.File, "", None, True, "ONNX models (*.onnx)",
+                ),
+            ),
+            (
+                "mmu_ha",
+                QgsProcessingParameterNumber(
+                    "mmu_ha", "Minimum mapping unit (ha)", QgsProcessingParameterNumber.Double,
+                    0.0, False, 0.0,
                 ),
             ),
         )
@@ -113,35 +123,16 @@ def build(out: Path) -> Path:
     output(seg, "OUTPUT", "classes", "Classes", False)
     model.addChildAlgorithm(seg)
 
-    poly = child("gdal:polygonize", "polygonize", "Class polygons", 280)
+    poly = child("upseg:polygonize", "polygonize", "Class polygons", 280)
     poly.addParameterSources("INPUT", [Src.fromChildOutput("upseg", "OUTPUT")])
-    poly.addParameterSources("BAND", [Src.fromStaticValue(1)])
-    poly.addParameterSources("FIELD", [Src.fromStaticValue("class")])
-    poly.addParameterSources("EIGHT_CONNECTEDNESS", [Src.fromStaticValue(False)])
+    poly.addParameterSources("MMU_HA", [Src.fromModelParameter("mmu_ha")])
     output(poly, "OUTPUT", "polygons", "Class polygons", False)
     model.addChildAlgorithm(poly)
 
-    proj = child("native:reprojectlayer", "equal_area", "To equal-area EPSG:6933", 380)
-    proj.addParameterSources("INPUT", [Src.fromChildOutput("polygonize", "OUTPUT")])
-    proj.addParameterSources("TARGET_CRS", [Src.fromStaticValue(EQUAL_AREA_CRS)])
-    model.addChildAlgorithm(proj)
-
-    agg = child("native:aggregate", "areas", "Area per class", 480)
-    agg.addParameterSources("INPUT", [Src.fromChildOutput("equal_area", "OUTPUT")])
-    agg.addParameterSources("GROUP_BY", [Src.fromStaticValue('"class"')])
-    aggregates = [
-        {"aggregate": "first_value", "delimiter": ",", "input": '"class"', "length": 0,
-         "name": "class", "precision": 0, "type": 2},
-        {"aggregate": "count", "delimiter": ",", "input": '"class"', "length": 0,
-         "name": "polygons", "precision": 0, "type": 2},
-        {"aggregate": "sum", "delimiter": ",", "input": "area($geometry)", "length": 0,
-         "name": "area_m2", "precision": 2, "type": 6},
-        {"aggregate": "sum", "delimiter": ",", "input": "area($geometry) / 10000", "length": 0,
-         "name": "area_ha", "precision": 4, "type": 6},
-    ]
-    agg.addParameterSources("AGGREGATES", [Src.fromStaticValue(aggregates)])
-    output(agg, "OUTPUT", "class_areas", "Area per class", True)
-    model.addChildAlgorithm(agg)
+    areas = child("upseg:class_areas", "areas", "Area per class", 380)
+    areas.addParameterSources("INPUT", [Src.fromChildOutput("upseg", "OUTPUT")])
+    output(areas, "OUTPUT", "class_areas", "Area per class", True)
+    model.addChildAlgorithm(areas)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     if not model.toFile(str(out)):

@@ -6,6 +6,7 @@ the project-local test profile); outputs are then opened in this process's QGIS.
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 from collections.abc import Callable
@@ -127,18 +128,29 @@ def test_example_chain_runs_headless(
     assert CHAIN.is_file()
     areas = tmp_path / "areas.csv"
     doc, _ = _run_json(qgis_process, str(CHAIN), optical=scene["optical"], sar=scene["sar_utm"],
-                       model=scene["model"], **{"upseg:classes": tmp_path / "classes.tif",
-                                                "polygonize:polygons": tmp_path / "poly.gpkg",
-                                                "areas:class_areas": areas})
+                       model=scene["model"], mmu_ha=0,
+                       **{"upseg:classes": tmp_path / "classes.tif",
+                          "polygonize:polygons": tmp_path / "poly.gpkg",
+                          "areas:class_areas": areas})
     assert Path(doc["results"]["upseg:classes"]).is_file()
-    rows = {}
-    for line in areas.read_text().splitlines()[1:]:
-        cls, polygons, m2, _ha = (c.strip('"') for c in line.split(","))
-        rows[int(cls)] = (int(polygons), float(m2))
-    assert set(rows) == {0, 1} and all(p >= 1 for p, _ in rows.values())
-    # Every pixel is in a polygon of its class: the areas add up to the scene's area
-    # (120 x 90 pixels of 1e-4 degrees at 40 N, about 94.8 m2 each on the ellipsoid).
+    with areas.open(newline="") as f:
+        rows = {int(r["class_value"]): r for r in csv.DictReader(f)}
+    assert {k: r["class_name"] for k, r in rows.items()} == {0: "not water", 1: "water"}
     classes = gdal.Open(str(tmp_path / "classes.tif")).ReadAsArray()
-    px_m2 = sum(m2 for _, m2 in rows.values()) / classes.size
-    assert px_m2 == pytest.approx(94.8, rel=0.01)
-    assert rows[1][1] / px_m2 == pytest.approx((classes == 1).sum(), rel=0.001)
+    for k, r in rows.items():
+        assert int(r["pixel_count"]) == (classes == k).sum()
+    # 120 x 90 pixels of 1e-4 degrees at 40 N are about 94.8 m2 each on the ellipsoid.
+    total_ha = sum(float(r["area_ha"]) for r in rows.values())
+    assert total_ha == pytest.approx(classes.size * 94.8 / 1e4, rel=0.01)
+    assert sum(float(r["percent"]) for r in rows.values()) == pytest.approx(100.0, abs=0.01)
+
+    # With no minimum mapping unit the polygons cover every pixel of their class.
+    from qgis.core import QgsVectorLayer
+
+    poly = QgsVectorLayer(doc["results"]["polygonize:polygons"], "p", "ogr")
+    assert poly.isValid()
+    poly_ha: dict[str, float] = {}
+    for feat in poly.getFeatures():
+        poly_ha[feat["class_name"]] = poly_ha.get(feat["class_name"], 0.0) + feat["area_ha"]
+    for r in rows.values():
+        assert poly_ha[r["class_name"]] == pytest.approx(float(r["area_ha"]), rel=0.01)
