@@ -31,7 +31,7 @@ SMOKE = REPO / "model_export" / "configs" / "synthetic_smoke.yaml"
 
 
 def _cfg(out: Path, *overrides: str) -> dict[str, Any]:
-    return load_config(SMOKE, [f"output_dir={out}", "progress=false", "threads=2",
+    return load_config(SMOKE, [f"output_dir={out}", "progress=false", "threads=1",
                                "data.options.num_samples={train: 12, val: 4, test: 4}",
                                *overrides])
 
@@ -119,7 +119,7 @@ def test_resume_continues_state(tmp_path: Path) -> None:
 def test_cli_train_and_evaluate(tmp_path: Path) -> None:
     out = tmp_path / "cli"
     rc = cli(["train", "--config", str(SMOKE), "--output-dir", str(out), "--no-progress",
-              "--threads", "2", "--set", "train.epochs=1",
+              "--threads", "1", "--set", "train.epochs=1",
               "--set", "data.options.num_samples={train: 8, val: 4, test: 4}"])
     assert rc == 0 and (out / "best.pt").is_file()
     rc = cli(["evaluate", "--checkpoint", str(out / "best.pt"), "--split", "test",
@@ -141,7 +141,7 @@ REAL = default_data_root() / "ombria"
 @pytest.mark.skipif(not (REAL / "train" / "S1").is_dir(), reason="real OMBRIA data not present")
 def test_ombria_config_smoke(tmp_path: Path) -> None:
     cfg = load_config(REPO / "model_export" / "configs" / "ombria_upseg_tiny.yaml", [
-        f"output_dir={tmp_path}", "progress=false", "threads=2", "train.epochs=1",
+        f"output_dir={tmp_path}", "progress=false", "threads=1", "train.epochs=1",
         "data.max_samples={train: 8, val: 2}", "data.augment.crop=64", "data.batch_size=4"])
     summary = run(cfg)
     ckpt = load_checkpoint(summary["last_checkpoint"])

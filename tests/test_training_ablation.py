@@ -19,7 +19,7 @@ def test_micro_ablation_writes_report(tmp_path: Path) -> None:
         "split": "test",
         "output_dir": str(tmp_path / "runs"),
         "report": str(tmp_path / "ablation.md"),
-        "overrides": ["train.epochs=1", "progress=false", "threads=2",
+        "overrides": ["train.epochs=1", "progress=false", "threads=1",
                       "data.options.num_samples={train: 4, val: 2, test: 2}"],
     }
     (tmp_path / "abl.yaml").write_text(yaml.safe_dump(cfg))
