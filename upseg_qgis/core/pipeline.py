@@ -5,19 +5,34 @@ layer aligned onto it (raster_io), band choice (bands), unit detection (units), 
 blending (tiling), the styled output (styling). Callers pass `progress(fraction, message)`,
 `is_cancelled()` and message callbacks; no QGIS here. Every failure raises one of CORE_ERRORS
 (or CancelledError) and leaves no output file behind.
+
+Streaming: tile rows top to bottom, each in column chunks about DEFAULT_CHUNK_WIDTH pixels wide.
+A chunk is read, warped and normalised, its tiles run through the model, blended
+(`tiling.RowChunkAccumulator`) and the final pixels written as whole GeoTIFF blocks. Memory
+follows the chunk and tile sizes, not the scene; only the open overlap band of the previous
+tile row (a few bytes per pixel, `overlap` rows) and partly written output blocks span the
+width. With `prefetch` (the default) a reader thread prepares the next chunks and a writer
+thread blends and writes, while the calling thread runs the model: GDAL, numpy and ONNX Runtime
+release the GIL, so these overlap.
 """
 
 from __future__ import annotations
 
+import os
+import queue
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .bands import BandSelectionError, select_bands
-from .metadata import ClassInfo, MetadataError
+from .metadata import ClassInfo, MetadataError, ModelMetadata
 from .raster_io import (
     CONFIDENCE_NODATA,
     OutputWriter,
@@ -27,6 +42,7 @@ from .raster_io import (
     band_data_types,
     band_labels,
     check_output_path,
+    gdal_cache_used,
     open_raster,
     raster_grid,
     sample_values,
@@ -34,14 +50,41 @@ from .raster_io import (
 )
 from .session import DeviceError, LoadedModel, ModelError, load_model
 from .styling import category_names, colour_table, write_qml
-from .tiling import StripAccumulator, TilingError, blend_weight, plan_tiles
+from .tiling import (
+    RowChunkAccumulator,
+    TileLayout,
+    TilingError,
+    blend_weight,
+    column_groups,
+    plan_tiles,
+)
 from .units import UnitsError, ValueStats, resolve_units
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
 MessageFn = Callable[[str], None]
 
-DEFAULT_BATCH_SIZE = 4
+DEFAULT_BATCH_SIZE = 4  # tiles per batch on a GPU
+# On the CPU (`make bench`, bench/results.json): tiles per batch, and the smallest tile size
+# used when TILE_SIZE is not set (None: the model's tiling.tile_size). Larger tiles re-compute
+# a smaller share of overlap; UPSeg models are fully convolutional, so the tile size changes
+# only how much context a pixel near a tile edge sees.
+DEFAULT_CPU_BATCH_SIZE = 2
+DEFAULT_CPU_TILE_SIZE: int | None = None
+# Columns read, warped and blended at a time: memory follows this, not the scene's width.
+DEFAULT_CHUNK_WIDTH = 2048
+# Pipelined I/O: read, warp and normalise ahead in a reader thread, blend and write behind in a
+# writer thread, while the model runs in the calling thread.
+DEFAULT_PREFETCH = True
+PREFETCH_DEPTH = 2  # chunks prepared ahead
+SINK_DEPTH = 4  # batches of logits waiting to be blended and written
+# ONNX Runtime runs at once on the CPU (one per thread, each with DEFAULT_THREADS intra-op
+# threads): on few cores, whole batches in parallel beat one batch split across threads.
+DEFAULT_PARALLEL_RUNS = 1
+# Input blocks may stay in GDAL's block cache up to this much (neighbouring chunks and tile
+# rows share blocks: dropping them after every chunk would decode them again); beyond it the
+# readers drop theirs, so GDAL's memory does not grow with the scene.
+INPUT_CACHE_BUDGET = 96 * 2**20
 STAGES = ("load", "read", "warp", "normalise", "inference", "blend", "write")
 
 
@@ -87,6 +130,12 @@ class SegmentResult:
     classes: tuple[ClassInfo, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # With prefetch, read/warp/normalise run in a reader thread alongside inference, so the
+    # stage times add up to more than `seconds`; `input_wait` is how long the model waited.
+    prefetch: bool = False
+    input_wait: float = 0.0
+    threads: int | None = None  # ONNX Runtime intra-op threads (None: its default)
+    parallel_runs: int = 1  # ONNX Runtime runs at once
 
     @property
     def megapixels_per_second(self) -> float:
@@ -94,24 +143,64 @@ class SegmentResult:
 
     def summary(self) -> list[str]:
         stages = ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items())
-        return [
+        lines = [
             f"Execution provider: {self.provider}",
             f"Tiles: {self.tile_count} of {self.tile_size[0]}x{self.tile_size[1]} px, overlap "
             f"{self.overlap}, {self.batch_count} batch(es) of up to {self.batch_size}",
             f"Output: {self.width}x{self.height} px, {self.valid_fraction:.1%} with data",
             f"Time: {self.seconds:.2f} s, {self.megapixels_per_second:.3f} Mpx/s ({stages})",
         ]
+        if self.parallel_runs > 1 or self.threads:
+            lines.append(
+                f"ONNX Runtime: {self.parallel_runs} run(s) at once, "
+                f"{self.threads or 'default'} intra-op thread(s) each"
+            )
+        if self.prefetch:
+            lines.append(
+                "Reading, warping and normalising (and blending, writing) ran in background "
+                f"threads alongside inference; the model waited {self.input_wait:.2f} s for input."
+            )
+        return lines
+
+    def timing_record(self) -> dict[str, object]:
+        """What a benchmark needs, JSON-ready."""
+        return {
+            "seconds": round(self.seconds, 4),
+            "megapixels": round(self.width * self.height / 1e6, 4),
+            "megapixels_per_second": round(self.megapixels_per_second, 4),
+            "tile_count": self.tile_count,
+            "tile_size": list(self.tile_size),
+            "overlap": self.overlap,
+            "batch_size": self.batch_size,
+            "provider": self.provider,
+            "threads": self.threads,
+            "parallel_runs": self.parallel_runs,
+            "prefetch": self.prefetch,
+            "input_wait": round(self.input_wait, 4),
+            "timings": dict(self.timings),
+        }
 
 
 class _Clock:
+    """Seconds per stage. `lap` charges the time since the last lap; `add` charges a measured
+    span (used by the reader thread, whose time overlaps the main thread's)."""
+
     def __init__(self) -> None:
         self.totals = {s: 0.0 for s in STAGES}
         self._t = time.perf_counter()
+        self._lock = threading.Lock()
 
     def lap(self, stage: str) -> None:
         now = time.perf_counter()
-        self.totals[stage] += now - self._t
+        self.add(stage, now - self._t)
         self._t = now
+
+    def restart(self) -> None:
+        self._t = time.perf_counter()
+
+    def add(self, stage: str, seconds: float) -> None:
+        with self._lock:
+            self.totals[stage] = self.totals.get(stage, 0.0) + seconds
 
 
 def _noop(*_args: object) -> None:
@@ -120,6 +209,254 @@ def _noop(*_args: object) -> None:
 
 def _title(role: str) -> str:
     return role[:1].upper() + role[1:]
+
+
+@dataclass
+class _Chunk:
+    """One column chunk of one tile row, read, normalised and cut into tiles."""
+
+    y: int
+    next_y: int  # rows above this are final once the tile row is done
+    xs: tuple[int, ...]  # tile columns
+    release_x: int  # columns left of this are final once these tiles are in
+    first_in_row: bool
+    last_in_row: bool
+    optical: np.ndarray  # [n, C_opt, th, tw] float32, missing pixels and padding as 0
+    sar: np.ndarray  # [n, C_sar, th, tw]
+    valid: np.ndarray  # [n, th, tw] bool
+
+
+class _ChunkSource:
+    """Chunks in processing order: tile rows top to bottom, column chunks left to right."""
+
+    def __init__(
+        self,
+        layout: TileLayout,
+        groups: tuple[tuple[int, ...], ...],
+        opt_reader: StripReader,
+        sar_reader: StripReader,
+        meta: ModelMetadata,
+        opt_units: str,
+        sar_units: str,
+        clock: _Clock,
+    ) -> None:
+        self.layout = layout
+        self.groups = groups
+        self.readers = (opt_reader, sar_reader)
+        self.specs = (meta.optical, meta.sar)
+        self.units = (opt_units, sar_units)
+        self.clock = clock
+
+    def __iter__(self) -> Iterator[_Chunk]:
+        lay = self.layout
+        th, tw = lay.tile_h, lay.tile_w
+        for ri, y in enumerate(lay.ys):
+            h = min(th, lay.height - y)
+            next_y = lay.ys[ri + 1] if ri + 1 < len(lay.ys) else lay.height
+            for gi, group in enumerate(self.groups):
+                yield self._chunk(y, h, next_y, group, gi, th, tw)
+
+    def _chunk(
+        self, y: int, h: int, next_y: int, group: tuple[int, ...], gi: int, th: int, tw: int
+    ) -> _Chunk:
+        lay = self.layout
+        xs = tuple(lay.xs[j] for j in group)
+        x0, x1 = xs[0], min(xs[-1] + tw, lay.width)
+        last = gi + 1 == len(self.groups)
+        release_x = lay.width if last else lay.xs[self.groups[gi + 1][0]]
+        prepared = []
+        valid = None
+        for reader, spec, units in zip(self.readers, self.specs, self.units, strict=True):
+            t = time.perf_counter()
+            raw = reader.read_window(y, h, x0, x1 - x0)
+            if gdal_cache_used() > INPUT_CACHE_BUDGET:
+                for r in self.readers:
+                    r.release_cache()
+            self.clock.add("warp" if reader.warped else "read", time.perf_counter() - t)
+            t = time.perf_counter()
+            arr = spec.prepare(raw, units)
+            finite = np.isfinite(arr)
+            ok = finite.all(axis=0)
+            valid = ok if valid is None else valid & ok
+            # Missing pixels (and, below, padding) enter the model as 0, the training mean.
+            np.putmask(arr, ~finite, 0.0)
+            prepared.append(arr)
+            self.clock.add("normalise", time.perf_counter() - t)
+        t = time.perf_counter()
+        assert valid is not None
+        tiles = []
+        for arr in prepared:
+            out = np.zeros((len(xs), arr.shape[0], th, tw), dtype=np.float32)
+            for i, x in enumerate(xs):
+                w = min(tw, x1 - x)
+                out[i, :, :h, :w] = arr[:, :, x - x0 : x - x0 + w]
+            tiles.append(out)
+        valid_t = np.zeros((len(xs), th, tw), dtype=bool)
+        for i, x in enumerate(xs):
+            w = min(tw, x1 - x)
+            valid_t[i, :h, :w] = valid[:, x - x0 : x - x0 + w]
+        self.clock.add("normalise", time.perf_counter() - t)
+        return _Chunk(
+            y=y,
+            next_y=next_y,
+            xs=xs,
+            release_x=release_x,
+            first_in_row=gi == 0,
+            last_in_row=last,
+            optical=tiles[0],
+            sar=tiles[1],
+            valid=valid_t,
+        )
+
+
+_DONE = object()
+
+
+@dataclass
+class _Failure:
+    exc: BaseException
+
+
+class _Sink:
+    """Runs submitted calls in order in one background thread (blending and writing while the
+    model runs on the next batch); at most `depth` calls wait. The first error is re-raised in
+    the submitting thread at its next `submit` or at `finish`."""
+
+    def __init__(self, depth: int) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="upseg-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                return
+            if self._error is not None:
+                continue  # after a failure, drop the rest (the submitter stops soon)
+            fn, args = item  # type: ignore[misc]
+            try:
+                fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the submitter
+                self._error = exc
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, fn: Callable[..., None], *args: object) -> None:
+        self._check()
+        while True:
+            try:
+                self._queue.put((fn, args), timeout=0.1)
+                break
+            except queue.Full:
+                self._check()
+                if not self._thread.is_alive():
+                    raise RuntimeError("the UPSeg writer thread stopped") from None
+
+    def finish(self) -> None:
+        """Wait until everything submitted has run; re-raise its error."""
+        self._queue.put(_DONE)
+        self._thread.join()
+        self._check()
+
+    def close(self) -> None:
+        """Stop (dropping what has not run yet) and wait for the thread."""
+        if self._thread.is_alive():
+            if self._error is None:
+                self._error = CancelledError("stopped")
+            self._queue.put(_DONE)  # the thread skips the rest quickly, so this cannot hang
+            self._thread.join()
+
+
+class _Prefetcher:
+    """Runs an iterator in a background thread, `depth` items ahead; errors are re-raised in
+    the consumer. GDAL and ONNX Runtime release the GIL, so reading overlaps inference."""
+
+    def __init__(self, items: Iterator[_Chunk], depth: int) -> None:
+        self._items = items
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="upseg-reader", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put(item):
+                    return
+            self._put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._put(_Failure(exc))
+
+    def __iter__(self) -> Iterator[_Chunk]:
+        return self
+
+    def __next__(self) -> _Chunk:
+        item = self._queue.get()
+        if item is _DONE:
+            self._queue.put(_DONE)  # later calls stop too
+            raise StopIteration
+        if isinstance(item, _Failure):
+            raise item.exc
+        return item  # type: ignore[return-value]
+
+    def close(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            with suppress(queue.Empty):
+                self._queue.get(timeout=0.05)
+        self._thread.join()
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_threads(prefetch: bool) -> int | None:
+    """ONNX Runtime intra-op threads when the caller sets none. With pipelined I/O, every core
+    but one: the reader and writer threads need that one, and an intra-op thread sharing a
+    core with them stalls the others at each operator's barrier (measured on 2 cores by
+    `make bench`: 1 intra-op thread + pipelined I/O is fastest). Without: ORT's default."""
+    if not prefetch:
+        return None
+    return max(1, available_cpus() - 1)
+
+
+def default_batch_size(provider: str) -> int:
+    return DEFAULT_CPU_BATCH_SIZE if provider == "CPUExecutionProvider" else DEFAULT_BATCH_SIZE
+
+
+def default_tile_size(model_tile: int, provider: str) -> int:
+    """The tile size when TILE_SIZE is not set: the model's, or larger on the CPU."""
+    if provider == "CPUExecutionProvider" and DEFAULT_CPU_TILE_SIZE:
+        return max(model_tile, DEFAULT_CPU_TILE_SIZE)
+    return model_tile
+
+
+def _stop_helpers(
+    feed: object, pool: ThreadPoolExecutor | None, sink: _Sink | None
+) -> None:
+    if isinstance(feed, _Prefetcher):
+        feed.close()
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+    if sink is not None:
+        sink.close()
 
 
 def segment(
@@ -145,14 +482,24 @@ def segment(
     info: MessageFn | None = None,
     warn: MessageFn | None = None,
     loaded_model: LoadedModel | None = None,
+    prefetch: bool | None = None,
+    chunk_width: int | None = None,
+    parallel_runs: int | None = None,
 ) -> SegmentResult:
     """Segment `optical` + `sar` (GDAL raster paths) into `output` (a GeoTIFF).
 
     extent: (xmin, ymin, xmax, ymax) in the optical layer's CRS; None = the whole layer.
-    tile_size, overlap, batch_size: None = the model's metadata (tiling.*).
+    tile_size, overlap: None = the model's metadata (tiling.*; see `default_tile_size`).
+    batch_size: None = the model's tiling.batch_size if any, else `default_batch_size`.
     device: auto, cuda, tensorrt or cpu; strict_device: DeviceError instead of CPU fallback.
+    threads: ONNX Runtime intra-op threads (None: `default_threads`).
     confidence: optional GeoTIFF path for the max class probability (float32).
     loaded_model: an already opened model (skips `model`, `device`, `threads`).
+    prefetch: pipelined I/O, reading ahead and blending/writing behind the model in two
+        background threads (None: DEFAULT_PREFETCH).
+    chunk_width: columns processed at a time (None: DEFAULT_CHUNK_WIDTH); memory follows it.
+    parallel_runs: batches in the model at once, each ONNX Runtime run in its own thread
+        (None: DEFAULT_PARALLEL_RUNS; for the CPU only, with `threads` intra-op threads each).
     """
     progress = progress or _noop
     is_cancelled = is_cancelled or (lambda: False)
@@ -171,7 +518,10 @@ def segment(
         conf_path = check_output_path(confidence, (optical, sar, output), "OUTPUT_CONFIDENCE")
 
     # The model first: its metadata decides bands, units and tiling.
-    lm = loaded_model or load_model(model, device, strict_device, threads)
+    use_prefetch = DEFAULT_PREFETCH if prefetch is None else bool(prefetch)
+    lm = loaded_model or load_model(
+        model, device, strict_device, threads or default_threads(use_prefetch)
+    )
     meta = lm.metadata
     for w in lm.warnings:
         warning(w)
@@ -224,17 +574,17 @@ def segment(
     opt_reader = StripReader(opt_ds, opt_sel.bands, window, "optical")
     sar_reader = aligned_reader(sar_ds, sar_sel.bands, grid, "SAR", opt_grid, window)
     if sar_reader.warped:
-        info("The SAR layer is resampled onto the optical grid on the fly (warped VRT).")
+        info("The SAR layer is resampled onto the optical grid on the fly, window by window.")
 
     fixed = lm.static_hw
     if fixed and fixed[0] != fixed[1]:
         raise ModelError(f"The model has a fixed non-square input size {fixed}; re-export it.")
     tiling_raw = meta.raw.get("tiling", {}) if isinstance(meta.raw, dict) else {}
-    tile = fixed[0] if fixed else int(tile_size or meta.tile_size)
+    tile = fixed[0] if fixed else int(tile_size or default_tile_size(meta.tile_size, lm.provider))
     if fixed and tile_size and tile_size != fixed[0]:
         warning(f"The model only takes {fixed[0]}x{fixed[1]} tiles; TILE_SIZE is ignored.")
     ovl = int(meta.overlap if overlap is None else overlap)
-    batch = int(batch_size or tiling_raw.get("batch_size", DEFAULT_BATCH_SIZE))
+    batch = int(batch_size or tiling_raw.get("batch_size") or default_batch_size(lm.provider))
     if batch < 1:
         raise TilingError(f"BATCH_SIZE must be at least 1, got {batch}.")
     layout, notes = plan_tiles(width, height, tile, ovl, meta.multiple_of, bool(fixed))
@@ -249,12 +599,15 @@ def segment(
     )
 
     values = np.array([c.value for c in meta.classes], dtype=np.uint8)
-    acc = StripAccumulator(meta.num_classes, width, height)
-    pad_w = max(width, layout.xs[-1] + tw)
-    queue: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = []
+    chunks = column_groups(layout, chunk_width or DEFAULT_CHUNK_WIDTH)
+    source = _ChunkSource(
+        layout, chunks, opt_reader, sar_reader, meta, units["optical"], units["SAR"], clock
+    )
+    acc = RowChunkAccumulator(meta.num_classes, width, height)
     done = 0
     batches_done = 0
     valid_pixels = 0
+    input_wait = 0.0
     clock.lap("read")
 
     writer = OutputWriter(
@@ -265,13 +618,14 @@ def segment(
         category_names(meta.classes),
         conf_path,
     )
+    clock.lap("write")
 
-    def flush(until: int) -> None:
+    def emit(region: tuple[int, int, np.ndarray, np.ndarray] | None) -> None:
         nonlocal valid_pixels
-        popped = acc.pop_until(until)
-        if popped is None:
+        if region is None:
             return
-        first, blended, valid = popped
+        t = time.perf_counter()
+        row, col, blended, valid = region
         classes = values[np.argmax(blended, axis=0)]
         classes[~valid] = meta.nodata_value
         conf = None
@@ -281,78 +635,120 @@ def segment(
             conf = (1.0 / np.exp(blended - top[np.newaxis]).sum(axis=0)).astype(np.float32)
             conf[~valid] = CONFIDENCE_NODATA
         valid_pixels += int(valid.sum())
-        clock.lap("blend")
-        writer.write_rows(first, classes, conf)
-        clock.lap("write")
+        t2 = time.perf_counter()
+        clock.add("blend", t2 - t)
+        writer.write_window(row, col, classes, conf)
+        clock.add("write", time.perf_counter() - t2)
 
-    def run_batch(items: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]) -> None:
-        nonlocal done, batches_done
-        opt_b = np.stack([it[2] for it in items])
-        sar_b = np.stack([it[3] for it in items])
-        clock.lap("normalise")
+    def blend(items: list[tuple[_Chunk, int]], logits: np.ndarray) -> None:
+        """Logits into the accumulator; final regions out to the writer (in the sink thread
+        when pipelined)."""
+        t = time.perf_counter()
+        for (chunk, i), lg in zip(items, logits, strict=True):
+            if i == 0:
+                if chunk.first_in_row:
+                    acc.start_row(chunk.y, chunk.y + th, chunk.next_y)
+                acc.reserve(chunk.xs[-1] + tw)
+            acc.add(lg, weight, chunk.valid[i], chunk.y, chunk.xs[i])
+            if i == len(chunk.xs) - 1:
+                clock.add("blend", time.perf_counter() - t)
+                # Classes alone need only the argmax of the weighted sums.
+                emit(acc.release(chunk.release_x, divide=conf_path is not None))
+                t = time.perf_counter()
+                if chunk.last_in_row:
+                    acc.end_row()
+        clock.add("blend", time.perf_counter() - t)
+
+    sink = _Sink(SINK_DEPTH) if use_prefetch else None
+    n_runs = max(1, int(DEFAULT_PARALLEL_RUNS if parallel_runs is None else parallel_runs))
+    if lm.provider != "CPUExecutionProvider":
+        n_runs = 1  # one device: batches queue up on it anyway
+    pool = ThreadPoolExecutor(n_runs, thread_name_prefix="upseg-model") if n_runs > 1 else None
+    in_flight: deque[tuple[list[tuple[_Chunk, int]], Future[np.ndarray]]] = deque()
+
+    def infer(opt_b: np.ndarray, sar_b: np.ndarray) -> np.ndarray:
+        t = time.perf_counter()
         logits = lm.run(opt_b, sar_b)
-        clock.lap("inference")
+        clock.add("inference", time.perf_counter() - t)
+        return logits
+
+    def finish_batch(items: list[tuple[_Chunk, int]], logits: np.ndarray) -> None:
+        nonlocal done, batches_done
         if logits.shape != (len(items), meta.num_classes, th, tw):
             raise ModelError(
                 f"The model returned logits of shape {logits.shape}, expected "
                 f"{(len(items), meta.num_classes, th, tw)}. Re-export the model."
             )
-        for (y, x, _o, _s, valid), lg in zip(items, logits, strict=True):
-            acc.add(lg, weight, valid, y, x)
-        clock.lap("blend")
+        if sink is not None:
+            sink.submit(blend, items, logits)
+        else:
+            blend(items, logits)
         done += len(items)
         batches_done += 1
         progress(done / layout.count, f"Tile batch {batches_done}/{n_batches}")
+        if is_cancelled():
+            raise CancelledError(
+                f"Cancelled after {done} of {layout.count} tiles; the partial output "
+                "was removed."
+            )
 
+    def run_batch(items: list[tuple[_Chunk, int]]) -> None:
+        t = time.perf_counter()
+        first, last = items[0], items[-1]
+        if first[0] is last[0]:
+            opt_b = first[0].optical[first[1] : last[1] + 1]
+            sar_b = first[0].sar[first[1] : last[1] + 1]
+        else:
+            opt_b = np.stack([c.optical[i] for c, i in items])
+            sar_b = np.stack([c.sar[i] for c, i in items])
+        clock.add("normalise", time.perf_counter() - t)
+        if pool is None:
+            finish_batch(items, infer(opt_b, sar_b))
+            return
+        # Several batches in the model at once (one ONNX Runtime run per thread); results are
+        # blended in submission order.
+        in_flight.append((items, pool.submit(infer, opt_b, sar_b)))
+        while len(in_flight) >= n_runs:
+            done_items, fut = in_flight.popleft()
+            finish_batch(done_items, fut.result())
+
+    feed: _Prefetcher | Iterator[_Chunk]
+    feed = _Prefetcher(iter(source), PREFETCH_DEPTH) if use_prefetch else iter(source)
+    clock.lap("read")
     try:
         if is_cancelled():
             raise CancelledError("Cancelled before the first tile.")
-        for ri, y in enumerate(layout.ys):
-            h = min(th, height - y)
-            opt = opt_reader.read(y, h)
-            clock.lap("read")
-            sar_px = sar_reader.read(y, h)
-            clock.lap("warp" if sar_reader.warped else "read")
-            opt_n = meta.optical.prepare(opt, units["optical"])
-            sar_n = meta.sar.prepare(sar_px, units["SAR"])
-            valid = np.isfinite(opt_n).all(axis=0) & np.isfinite(sar_n).all(axis=0)
-            # Missing pixels and padding enter the model as 0, the training mean.
-            strips = []
-            for arr in (opt_n, sar_n):
-                padded = np.zeros((arr.shape[0], th, pad_w), dtype=np.float32)
-                padded[:, :h, :width] = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
-                strips.append(padded)
-            valid_p = np.zeros((th, pad_w), dtype=bool)
-            valid_p[:h, :width] = valid
-            for x in layout.xs:
-                queue.append(
-                    (
-                        y,
-                        x,
-                        strips[0][:, :, x : x + tw],
-                        strips[1][:, :, x : x + tw],
-                        valid_p[:, x : x + tw],
-                    )
-                )
-            clock.lap("normalise")
-            next_row = layout.ys[ri + 1] if ri + 1 < len(layout.ys) else height
-            while len(queue) >= batch or (queue and ri + 1 == len(layout.ys)):
-                run_batch(queue[:batch])
-                del queue[:batch]
-                flush(min([q[0] for q in queue] + [next_row]))
-                if is_cancelled():
-                    raise CancelledError(
-                        f"Cancelled after {done} of {layout.count} tiles; the partial output "
-                        "was removed."
-                    )
-        flush(height)
+        pending: deque[tuple[_Chunk, int]] = deque()
+        while True:
+            t0 = time.perf_counter()
+            chunk = next(feed, None)
+            if use_prefetch:
+                input_wait += time.perf_counter() - t0
+            if chunk is None:
+                break
+            pending.extend((chunk, i) for i in range(len(chunk.xs)))
+            while len(pending) >= batch:
+                run_batch([pending.popleft() for _ in range(batch)])
+        while pending:
+            run_batch([pending.popleft() for _ in range(min(batch, len(pending)))])
+        while in_flight:
+            done_items, fut = in_flight.popleft()
+            finish_batch(done_items, fut.result())
+        if sink is not None:
+            sink.finish()
+        t0 = time.perf_counter()
         writer.commit()
+        clock.add("write", time.perf_counter() - t0)
     except BaseException:
+        # Stop the helper threads before abort(): they may still use the inputs and output.
+        _stop_helpers(feed, pool, sink)
         writer.abort()
         raise
     finally:
+        _stop_helpers(feed, pool, sink)
         opt_reader.close()
         sar_reader.close()
+    clock.restart()
     qml = write_qml(out_path, meta.classes)
     clock.lap("write")
 
@@ -385,8 +781,12 @@ def segment(
         valid_fraction=valid_fraction,
         seconds=time.perf_counter() - start,
         classes=meta.classes,
-        timings={k: round(v, 4) for k, v in clock.totals.items()},
+        timings={k: round(clock.totals[k], 4) for k in STAGES},
         warnings=warnings,
+        prefetch=use_prefetch,
+        input_wait=round(input_wait, 4),
+        threads=lm.threads,
+        parallel_runs=n_runs,
     )
     for line in result.summary():
         info(line)

@@ -1,9 +1,11 @@
 """Raster grids, windowed reading, the SAR layer aligned on the fly, and the output writer.
 
 The output grid is always the optical layer's (or a window of it). The SAR layer is resampled
-onto that grid through a warped VRT: pixels are warped only when a strip is read, so a scene is
-never copied as a whole. Missing pixels (nodata, NaN, mask, outside the SAR layer) come back as
-NaN. Outputs are written to a temporary file in the output folder and renamed only on success.
+onto that grid window by window (`WarpedReader`): pixels are warped only when a window is read,
+so a scene is never copied as a whole. Missing pixels (nodata, NaN, mask, outside the SAR layer)
+come back as NaN. Outputs are written to a temporary file in the output folder and renamed only
+on success; only complete blocks are handed to GDAL and flushed at once, and readers can drop
+their blocks from GDAL's cache, so GDAL's memory does not grow with the scene either.
 
 GDAL only (no QGIS): errors are collected with a local error handler instead of switching the
 process-wide `gdal.UseExceptions()`, which other plugins may rely on either way.
@@ -62,6 +64,11 @@ def gdal_call(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         reason = "; ".join(m for m in messages if m) or "GDAL gave no reason"
         raise RasterError(f"{what} failed: {reason}")
     return result
+
+
+def gdal_cache_used() -> int:
+    """Bytes in GDAL's (process-wide) block cache."""
+    return int(gdal.GetCacheUsed())
 
 
 def open_raster(path: str, role: str) -> gdal.Dataset:
@@ -270,28 +277,66 @@ def read_window(ds: gdal.Dataset, bands: Sequence[int], win: Window, role: str) 
     return _masked_float(ds, bands, raw, mask)
 
 
+# Layers up to this many pixels (or with overviews) are sampled by one decimated read; larger
+# ones by patches, so that statistics do not decode the whole scene.
+SAMPLE_FULL_READ_PIXELS = 2048 * 2048
+
+
 def sample_values(ds: gdal.Dataset, bands: Sequence[int], role: str, size: int = 256) -> np.ndarray:
-    """A decimated read of the whole layer (at most size x size per band) for statistics."""
-    bx = min(ds.RasterXSize, size)
-    by = min(ds.RasterYSize, size)
-    raw = gdal_call(
-        f"Reading the {role} layer",
-        ds.ReadAsArray,
-        band_list=list(bands),
-        buf_xsize=bx,
-        buf_ysize=by,
-    )
-    if raw.ndim == 2:
-        raw = raw[np.newaxis]
+    """About size x size values per band, spread over the whole layer, for statistics.
 
-    def mask(b: int) -> np.ndarray | None:
-        return ds.GetRasterBand(b).GetMaskBand().ReadAsArray(buf_xsize=bx, buf_ysize=by)
+    Small layers and layers with overviews: one decimated read (GDAL uses the overviews). Large
+    layers without overviews: a decimated read would decode every block of the scene (tens of
+    seconds and GDAL_CACHEMAX of memory for a large scene), so `size` / 32 x `size` / 32
+    patches of 32 x 32 pixels, one per block they start in, are read instead; the blocks read
+    are dropped from GDAL's cache afterwards.
+    """
+    w, h = ds.RasterXSize, ds.RasterYSize
+    first = ds.GetRasterBand(bands[0])
+    if w * h <= SAMPLE_FULL_READ_PIXELS or first.GetOverviewCount() > 0:
+        bx, by = min(w, size), min(h, size)
+        raw = gdal_call(
+            f"Reading the {role} layer",
+            ds.ReadAsArray,
+            band_list=list(bands),
+            buf_xsize=bx,
+            buf_ysize=by,
+        )
+        if raw.ndim == 2:
+            raw = raw[np.newaxis]
 
-    return _masked_float(ds, bands, raw, mask)
+        def mask(b: int) -> np.ndarray | None:
+            return ds.GetRasterBand(b).GetMaskBand().ReadAsArray(buf_xsize=bx, buf_ysize=by)
+
+        return _masked_float(ds, bands, raw, mask)
+
+    patch, n = 32, max(1, size // 32)
+    block_w, block_h = first.GetBlockSize()
+    patches = []
+    for y in _spread(h, n, patch, block_h):
+        row = []
+        for x in _spread(w, n, patch, block_w):
+            row.append(read_window(ds, bands, Window(x, y, patch, patch), role))
+        patches.append(np.concatenate(row, axis=2))
+    ds.FlushCache()
+    return np.concatenate(patches, axis=1)
+
+
+def _spread(length: int, n: int, patch: int, block: int) -> list[int]:
+    """`n` patch offsets spread evenly over `length`, each moved to the start of its block so
+    that a patch decodes a single block."""
+    out = []
+    for c in np.linspace(0, length - patch, n):
+        start = int(c) // max(block, 1) * max(block, 1)
+        out.append(min(start, length - patch))
+    return out
 
 
 class StripReader:
-    """Rows of the output grid from one layer: `read(row, height)` -> float32 [C, height, W]."""
+    """Rows of the output grid from one layer: `read(row, height)` -> float32 [C, height, W],
+    or any window of them with `read_window`."""
+
+    warped = False
 
     def __init__(
         self,
@@ -305,22 +350,87 @@ class StripReader:
         self.bands = list(bands)
         self.window = window
         self.role = role
-        self._keep_alive = list(keep_alive)  # VRT sources must outlive the warped VRT
-        self.warped = bool(keep_alive)
+        self._keep_alive = list(keep_alive)  # sources that must outlive `ds`
 
     @property
     def band_count(self) -> int:
         return len(self.bands)
 
     def read(self, row: int, height: int) -> np.ndarray:
+        return self.read_window(row, height, 0, self.window.width)
+
+    def read_window(self, row: int, height: int, col: int, width: int) -> np.ndarray:
+        """float32 [C, height, width] from output-grid row `row`, column `col`."""
         w = self.window
         return read_window(
-            self.ds, self.bands, Window(w.xoff, w.yoff + row, w.width, height), self.role
+            self.ds, self.bands, Window(w.xoff + col, w.yoff + row, width, height), self.role
         )
+
+    def release_cache(self) -> None:
+        """Drop this layer's blocks from GDAL's block cache.
+
+        Reading streams through the scene once; without this, GDAL keeps the blocks read up to
+        GDAL_CACHEMAX (5 % of RAM by default), so memory grows with the scene. The pipeline
+        calls it whenever the cache holds more than its budget. (On a read-only dataset,
+        FlushCache only frees blocks.)
+        """
+        for ds in (self.ds, *self._keep_alive):
+            if ds is not None:
+                ds.FlushCache()
 
     def close(self) -> None:
         self.ds = None
         self._keep_alive.clear()
+
+
+class WarpedReader(StripReader):
+    """A layer resampled onto the output grid, one requested window at a time.
+
+    Each `read_window` warps exactly that window into an in-memory dataset: no temporary copy
+    of the scene, and no warped blocks kept in GDAL's cache between windows (a warped VRT
+    would keep them, or warp its blocks that straddle two windows twice). Pixels without a
+    source value come back as NaN.
+    """
+
+    warped = True
+
+    def __init__(
+        self,
+        source: gdal.Dataset,
+        target: Grid,
+        band_count: int,
+        role: str,
+        warp_options: gdal.WarpOptions,
+        keep_alive: Sequence[Any] = (),
+    ) -> None:
+        super().__init__(
+            source,
+            list(range(1, band_count + 1)),
+            Window(0, 0, target.width, target.height),
+            role,
+            keep_alive,
+        )
+        self.target = target
+        self._options = warp_options
+        self._mem = gdal.GetDriverByName("MEM")
+
+    def read_window(self, row: int, height: int, col: int, width: int) -> np.ndarray:
+        sub = self.target.window(Window(col, row, width, height))
+        dst = self._mem.Create("", width, height, self.band_count, gdal.GDT_Float32)
+        if sub.geotransform is not None:
+            dst.SetGeoTransform(sub.geotransform)
+        dst.SetProjection(self.target.crs_wkt)
+        gdal_call(
+            f"Aligning the {self.role} layer on the optical grid",
+            gdal.Warp,
+            dst,
+            self.ds,
+            options=self._options,
+        )
+        out = dst.ReadAsArray()
+        if out.ndim == 2:
+            out = out[np.newaxis]
+        return out.astype(np.float32, copy=False)
 
 
 def _transform_bounds(
@@ -372,7 +482,8 @@ def aligned_reader(
     full_target: Grid | None = None,
     target_window: Window | None = None,
 ) -> StripReader:
-    """A reader of `ds` on the `target` grid: direct when the grids coincide, else a warped VRT.
+    """A reader of `ds` on the `target` grid: direct when the grids coincide, else one that
+    warps each requested window (`WarpedReader`).
 
     `full_target`/`target_window` say where `target` sits in the optical layer, so a SAR layer
     on exactly the optical grid is read directly even when EXTENT selects a window of it.
@@ -405,7 +516,6 @@ def aligned_reader(
             + (" within EXTENT" if target_window is not None else "")
             + ". Choose layers that cover the same area (check both CRSs), or another EXTENT."
         )
-    xmin, ymin, xmax, ymax = target.bounds
     # Band selection and float conversion first (a light VRT), so only the chosen bands warp.
     selected = gdal_call(
         f"Selecting the {role} bands",
@@ -420,32 +530,18 @@ def aligned_reader(
     for i in range(1, selected.RasterCount + 1):
         nd = selected.GetRasterBand(i).GetNoDataValue()
         src_nodata.append("nan" if nd is None else repr(float(nd)))
-    warped = gdal_call(
-        f"Aligning the {role} layer on the optical grid",
-        gdal.Warp,
-        "",
-        selected,
-        options=gdal.WarpOptions(
-            format="VRT",
-            outputBounds=(xmin, ymin, xmax, ymax),
-            width=target.width,
-            height=target.height,
-            dstSRS=target.crs_wkt,
-            resampleAlg=choose_resampling(target, source),
-            # NaN is "missing" for float layers without a declared nodata, too.
-            srcNodata=" ".join(src_nodata),
-            dstNodata="nan",
-            outputType=gdal.GDT_Float32,
-            multithread=False,
-        ),
+    options = gdal.WarpOptions(
+        resampleAlg=choose_resampling(target, source),
+        # NaN is "missing" for float layers without a declared nodata, too.
+        srcNodata=" ".join(src_nodata),
+        dstNodata="nan",
+        warpOptions=["INIT_DEST=NO_DATA"],
+        # The approximate transformer's error in pixels: GDAL's default (0.125) drifts up to a
+        # tenth of a pixel over a wide window; 0.01 costs the same and stays near exact.
+        errorThreshold=0.01,
+        multithread=False,
     )
-    return StripReader(
-        warped,
-        list(range(1, len(bands) + 1)),
-        Window(0, 0, target.width, target.height),
-        role,
-        keep_alive=(selected, ds),
-    )
+    return WarpedReader(selected, target, len(bands), role, options, keep_alive=(ds,))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -506,6 +602,94 @@ def _remove(path: Path) -> None:
             p.unlink()
 
 
+class BlockAssembler:
+    """Windows of an output raster in, whole blocks (or runs of whole blocks) out.
+
+    A window's part that covers whole blocks comes straight back; the rest is copied into
+    per-block buffers that come back once every pixel of their block has arrived. Windows must
+    not overlap. Memory: only the partly covered blocks (for windows that follow the tile
+    layout, about one row of blocks across the scene when rows are not block-aligned).
+    """
+
+    def __init__(self, width: int, height: int, block: int, fill: int, confidence: bool) -> None:
+        self.width = width
+        self.height = height
+        self.block = block
+        self.fill = fill
+        self.confidence = confidence
+        # (block row, block col) -> [classes, confidence or None, pixels still missing]
+        self._pending: dict[tuple[int, int], list[Any]] = {}
+
+    @property
+    def pending_blocks(self) -> int:
+        return len(self._pending)
+
+    @property
+    def pending_bytes(self) -> int:
+        return sum(
+            p[0].nbytes + (p[1].nbytes if p[1] is not None else 0) for p in self._pending.values()
+        )
+
+    def _inner(self, start: int, stop: int, size: int) -> tuple[int, int]:
+        """The block-aligned part [a, b) of [start, stop); a raster edge counts as aligned."""
+        b = self.block
+        a = -(-start // b) * b
+        e = size if stop == size else (stop // b) * b
+        return a, max(a, e)
+
+    def add(
+        self, row: int, col: int, classes: np.ndarray, conf: np.ndarray | None
+    ) -> list[tuple[int, int, np.ndarray, np.ndarray | None]]:
+        h, w = classes.shape
+        if row < 0 or col < 0 or row + h > self.height or col + w > self.width:
+            raise ValueError(f"window {col},{row} {w}x{h} outside {self.width}x{self.height}")
+        out: list[tuple[int, int, np.ndarray, np.ndarray | None]] = []
+        r0, r1 = self._inner(row, row + h, self.height)
+        c0, c1 = self._inner(col, col + w, self.width)
+        if r1 > r0 and c1 > c0:
+            out.append(
+                (
+                    r0,
+                    c0,
+                    classes[r0 - row : r1 - row, c0 - col : c1 - col],
+                    None if conf is None else conf[r0 - row : r1 - row, c0 - col : c1 - col],
+                )
+            )
+        else:
+            r0 = r1 = c0 = c1 = -1
+        b = self.block
+        for bi in range(row // b, (row + h - 1) // b + 1):
+            for bj in range(col // b, (col + w - 1) // b + 1):
+                y0, x0 = bi * b, bj * b
+                if r0 <= y0 < r1 and c0 <= x0 < c1:
+                    continue  # inside the aligned part
+                bh, bw = min(b, self.height - y0), min(b, self.width - x0)
+                ya, yb = max(row, y0), min(row + h, y0 + bh)
+                xa, xb = max(col, x0), min(col + w, x0 + bw)
+                entry = self._pending.get((bi, bj))
+                if entry is None:
+                    entry = [
+                        np.full((bh, bw), self.fill, np.uint8),
+                        np.full((bh, bw), CONFIDENCE_NODATA, np.float32)
+                        if self.confidence
+                        else None,
+                        bh * bw,
+                    ]
+                    self._pending[(bi, bj)] = entry
+                entry[0][ya - y0 : yb - y0, xa - x0 : xb - x0] = classes[
+                    ya - row : yb - row, xa - col : xb - col
+                ]
+                if entry[1] is not None and conf is not None:
+                    entry[1][ya - y0 : yb - y0, xa - x0 : xb - x0] = conf[
+                        ya - row : yb - row, xa - col : xb - col
+                    ]
+                entry[2] -= (yb - ya) * (xb - xa)
+                if entry[2] <= 0:
+                    del self._pending[(bi, bj)]
+                    out.append((y0, x0, entry[0], entry[1]))
+        return out
+
+
 class OutputWriter:
     """The class raster (uint8, palette, category names) and optionally the confidence raster.
 
@@ -532,6 +716,9 @@ class OutputWriter:
         self._tmp_conf = _partial_name(self.final_confidence) if self.final_confidence else None
         self._ds: gdal.Dataset | None = None
         self._conf_ds: gdal.Dataset | None = None
+        self._assembler = BlockAssembler(
+            grid.width, grid.height, _BLOCK, nodata, confidence_path is not None
+        )
         self._open()
 
     def _create(self, path: Path, dtype: int, predictor: int | None, what: str) -> gdal.Dataset:
@@ -581,16 +768,43 @@ class OutputWriter:
             gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", None)
 
     def write_rows(self, row: int, classes: np.ndarray, confidence: np.ndarray | None) -> None:
+        """Whole rows from `row` on."""
+        self.write_window(row, 0, classes, confidence)
+
+    def write_window(
+        self, row: int, col: int, classes: np.ndarray, confidence: np.ndarray | None
+    ) -> None:
+        """A window of the output at (`row`, `col`); every pixel is written once, in any order.
+
+        Only complete blocks reach GDAL (partly covered ones wait in `_pending`), and they are
+        flushed to disk at once: a compressed block is never written twice, and GDAL's cache
+        does not fill up with the output as the scene goes by.
+        """
         assert self._ds is not None
-        band = self._ds.GetRasterBand(1)
+        classes = np.asarray(classes, dtype=np.uint8)
+        conf = None
+        if self._conf_ds is not None and confidence is not None:
+            conf = np.asarray(confidence, dtype=np.float32)
+        writes = self._assembler.add(row, col, classes, conf)
+        if not writes:
+            return
         with _gdal_errors() as messages:
-            band.WriteArray(np.ascontiguousarray(classes, dtype=np.uint8), 0, row)
-            if self._conf_ds is not None and confidence is not None:
-                self._conf_ds.GetRasterBand(1).WriteArray(
-                    np.ascontiguousarray(confidence, dtype=np.float32), 0, row
-                )
+            band = self._ds.GetRasterBand(1)
+            cband = self._conf_ds.GetRasterBand(1) if self._conf_ds is not None else None
+            for r, c, cls, cf in writes:
+                band.WriteArray(np.ascontiguousarray(cls), c, r)
+                if cband is not None and cf is not None:
+                    cband.WriteArray(np.ascontiguousarray(cf), c, r)
+            for ds in (self._ds, self._conf_ds):
+                if ds is not None:
+                    ds.FlushCache()
         if messages:
             raise RasterError(f"Writing {self.final} failed: {'; '.join(messages)} (disk full?)")
+
+    @property
+    def pending_bytes(self) -> int:
+        """Memory held in partly written blocks."""
+        return self._assembler.pending_bytes
 
     def _close(self) -> list[str]:
         with _gdal_errors() as messages:
@@ -606,6 +820,11 @@ class OutputWriter:
         return messages
 
     def commit(self) -> None:
+        if self._ds is not None and self._assembler.pending_bytes:
+            raise RasterError(
+                f"Writing {self.final} failed: {self._assembler.pending_blocks} block(s) were "
+                "never completed (an internal error; please report it)."
+            )
         messages = self._close()
         if messages:
             self.abort()

@@ -24,6 +24,12 @@ CUDA = "CUDAExecutionProvider"
 TENSORRT = "TensorrtExecutionProvider"
 DEVICES = ("auto", "cuda", "tensorrt", "cpu")
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "upseg_default.onnx"
+# Intra-op threads when the caller gives none; None: ONNX Runtime's default (one per physical
+# core). `pipeline.segment` passes its own choice (`pipeline.default_threads`).
+DEFAULT_THREADS: int | None = None
+# ORT's intra-op workers spin while they wait for work by default; that burns the core the
+# pipeline's reader and writer threads need (`make bench`: twice as slow end to end).
+DEFAULT_SPINNING = False
 
 # What each device asks for, best first; CPU always ends the list as the fallback.
 # `auto` does not try TensorRT: building its engines takes minutes on first use.
@@ -119,6 +125,8 @@ class LoadedModel:
     providers: list[str]  # what actually runs, from session.get_providers()
     warnings: list[str] = field(default_factory=list)
     static_hw: tuple[int, int] | None = None  # fixed H, W when the graph has them
+    threads: int | None = None  # intra-op threads asked for (None: ONNX Runtime's default)
+    spinning: bool = False  # idle intra-op threads spin
 
     @property
     def provider(self) -> str:
@@ -137,12 +145,13 @@ class LoadedModel:
 
 
 def _make_session(
-    ort: Any, path: Path, providers: Sequence[str], threads: int | None
+    ort: Any, path: Path, providers: Sequence[str], threads: int | None, spinning: bool
 ) -> Any:
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # errors only: ORT's warnings mean nothing to an analyst
     if threads:
         opts.intra_op_num_threads = int(threads)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     return ort.InferenceSession(
         str(path),
         sess_options=opts,
@@ -194,9 +203,16 @@ def load_model(
     device: str = "auto",
     strict: bool = False,
     threads: int | None = None,
+    spinning: bool | None = None,
 ) -> LoadedModel:
-    """Open an UPSeg ONNX model (None/'' = the embedded default) on the requested device."""
+    """Open an UPSeg ONNX model (None/'' = the embedded default) on the requested device.
+
+    threads: ONNX Runtime intra-op threads (None: DEFAULT_THREADS); spinning: let idle worker
+    threads spin (None: DEFAULT_SPINNING).
+    """
     ort = _ort()
+    threads = threads or DEFAULT_THREADS
+    spin = DEFAULT_SPINNING if spinning is None else bool(spinning)
     if path in (None, ""):
         model_path = default_model_path()
         if not model_path.is_file():
@@ -212,7 +228,7 @@ def load_model(
     source = f"MODEL {model_path.name}"
     requested, warnings = plan_providers(device, ort.get_available_providers(), strict)
     try:
-        session = _make_session(ort, model_path, requested, threads)
+        session = _make_session(ort, model_path, requested, threads, spin)
     except Exception as first:  # noqa: BLE001 - ORT raises its own pybind exception types
         # A GPU provider can fail hard at creation; the CPU tells whether the file is at fault.
         if requested == [CPU]:
@@ -222,7 +238,7 @@ def load_model(
                 "empty for the embedded default model."
             ) from None
         try:
-            session = _make_session(ort, model_path, [CPU], threads)
+            session = _make_session(ort, model_path, [CPU], threads, spin)
         except Exception as exc:  # noqa: BLE001
             raise ModelError(
                 f"{source} is not a readable ONNX model ({str(exc).strip()[:300]}). Choose "
@@ -234,4 +250,6 @@ def load_model(
     static = _check_graph(session, meta, source)
     actual = list(session.get_providers())
     warnings += check_providers(device, requested, actual, strict)
-    return LoadedModel(session, meta, model_path, list(requested), actual, warnings, static)
+    return LoadedModel(
+        session, meta, model_path, list(requested), actual, warnings, static, threads or None, spin
+    )
