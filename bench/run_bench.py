@@ -359,7 +359,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", default=str(RESULTS))
     ap.add_argument("--doc", default=str(DOC))
     ap.add_argument("--plot", default=str(PLOT))
+    ap.add_argument("--doc-only", action="store_true",
+                    help="only rewrite the markdown and the plot from the results file")
     args = ap.parse_args(argv)
+    if args.doc_only:
+        res = json.loads(Path(args.results).read_text())
+        plot(res, Path(args.plot))
+        write_doc(res, Path(args.doc), Path(args.plot))
+        return 0
     scales = [int(s) for s in args.scales.split(",") if s]
     started = time.perf_counter()
     WORK.mkdir(parents=True, exist_ok=True)
