@@ -14,8 +14,8 @@ OUT := out
 TEST_ENV := QT_QPA_PLATFORM=offscreen XDG_DATA_HOME=$(CURDIR)/.qgis-test-profile \
 	UPSEG_QGIS_PROFILE=$(CURDIR)/.qgis-test-profile GDAL_PAM_ENABLED=NO
 
-.PHONY: help setup system test test-fast lint format demo qgis-process model bench ablation \
-	package gui-check clean
+.PHONY: help setup system test lint format demo qgis-process model bench ablation package \
+	gui-check clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ demo: setup ## segment a real Sentinel-1 + Sentinel-2 chip headless with the emb
 
 ablation: setup ## UPSeg vs baselines and ablations on OMBRIA, 3 seeds -> docs/ablation.md (long)
 	$(PY) -m model_export ablation --config model_export/configs/ablation_ombria.yaml
+
+bench: setup ## speed vs the raw ONNX Runtime limit, memory vs scene size -> bench/results.json, docs/benchmark.md (long)
+	$(PY) -m bench.run_bench
 
 package: setup ## the plugin ZIP for "Install from ZIP" -> dist/
 	$(PY) scripts/package.py --require-model
