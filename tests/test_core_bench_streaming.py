@@ -326,3 +326,17 @@ def test_statistics_of_a_large_layer_do_not_decode_it_all(
     assert gdal.GetCacheUsed() < 1024 * 1024
     a, b = ValueStats.of(full, "UInt16"), ValueStats.of(patches, "UInt16")
     assert abs(a.p50 - b.p50) < 0.1 * a.p50 and abs(a.p99 - b.p99) < 0.1 * a.p99
+
+
+def test_cpu_threading_runs_whole_batches_in_parallel() -> None:
+    """The CPU default found by `make bench`: one model run per CPU thread, one intra-op
+    thread each; an explicit thread budget (QGIS's max threads) is split the same way."""
+    from upseg_qgis.core.pipeline import MAX_PARALLEL_RUNS, available_cpus, cpu_threading
+
+    cpus = available_cpus()
+    assert cpu_threading(None, None) == (min(cpus, MAX_PARALLEL_RUNS),
+                                         max(1, cpus // min(cpus, MAX_PARALLEL_RUNS)))
+    assert cpu_threading(4, None) == (4, 1)
+    assert cpu_threading(4, 2) == (2, 2)
+    assert cpu_threading(1, 3) == (3, 1)
+    assert cpu_threading(64, None) == (MAX_PARALLEL_RUNS, 64 // MAX_PARALLEL_RUNS)

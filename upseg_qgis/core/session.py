@@ -25,7 +25,7 @@ TENSORRT = "TensorrtExecutionProvider"
 DEVICES = ("auto", "cuda", "tensorrt", "cpu")
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "upseg_default.onnx"
 # Intra-op threads when the caller gives none; None: ONNX Runtime's default (one per physical
-# core). `pipeline.segment` passes its own choice (`pipeline.default_threads`).
+# core). `pipeline.segment` passes its own choice (`pipeline.cpu_threading`).
 DEFAULT_THREADS: int | None = None
 # ORT's intra-op workers spin while they wait for work by default; that burns the core the
 # pipeline's reader and writer threads need (`make bench`: twice as slow end to end).
