@@ -514,7 +514,9 @@ def main(argv: list[str] | None = None) -> int:
         # Runs that other processes disturbed (they used more than DISTURBED of the CPU time
         # the machine had during the run) are repeated, up to a few times.
         min_reps = 2 if s == 1 and not args.quick else 1
-        max_reps = {1: 4, 4: 3}.get(s, 2) if not args.quick else 1
+        max_reps = 4 if s == 1 else 3
+        if args.quick:
+            max_reps = 1
         if s == 1:
             limits.append(limit())
             log(f"raw limit at the default setting: {limits[-1]}")
@@ -763,8 +765,9 @@ def write_doc(res: dict[str, Any], path: Path, plot_path: Path) -> None:
             f"{r.get('tile_count')} | {r['tile_pixels_per_scene_pixel']:.3f} | "
             f"{r['other_processes_cpu_seconds']:.1f} |")
     lines += ["", f"Runs during which other processes used more than {DISTURBED:.0%} of the "
-              "machine's CPU time were repeated; the fastest undisturbed run is shown (peak "
-              "memory: the highest of all runs). Runs per scale: "
+              "machine's CPU time were repeated; the fastest undisturbed run is shown, or the "
+              "least disturbed when all were (peak memory: the highest of all runs). Runs per "
+              "scale: "
               + "; ".join(f"{k}x: " + ", ".join(
                   f"{t:.1f} s ({d:.0%} disturbed)" for t, d in zip(
                       e2e[k]["all_process_seconds"], e2e[k]["all_disturbed_fraction"],
@@ -802,7 +805,14 @@ def write_doc(res: dict[str, Any], path: Path, plot_path: Path) -> None:
             f"{r['process_seconds']:.1f} | {r['cpu_seconds'] / r['process_seconds']:.2f} |")
     lines += decomposition(res)
     if "raw_sweep" in res:
-        lines += ["", "## Sweeps", "",
+        lines += ["", "## Sweeps", ""]
+        if res.get("sweep_from"):
+            sf = res["sweep_from"]
+            lines += [f"The sweeps come from an earlier run of the same benchmark "
+                      f"({sf['started']}, `{sf['git']['describe'][:60]}`), taken over with "
+                      "`--sweep-from`; the limit and the end-to-end runs above are from this "
+                      "run.", ""]
+        lines += [
                   "Raw throughput: two interleaved passes, the better one kept. End to end: "
                   f"{res.get('end_to_end_sweep_passes', 1)} interleaved passes per setting, "
                   "compared by their mean (single runs vary by about 20 % on this machine).", "",
