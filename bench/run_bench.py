@@ -442,26 +442,27 @@ def main(argv: list[str] | None = None) -> int:
         d = defaults
         best_e2e: dict[str, dict[str, Any]] = {}
 
-        def sweep_run(st: dict[str, Any]) -> None:
+        def sweep_run(stage: str, st: dict[str, Any]) -> None:
             st = {"tile": d["tile"], "batch": d["batch"], **st}
-            key = json.dumps(st, sort_keys=True)
+            key = stage + json.dumps(st, sort_keys=True)
             r = core_run(scenes[1], WORK / "sweep.tif", **st)
             seen = best_e2e.get(key, {}).get("all_mpx_per_s", []) + [r["megapixels_per_second"]]
             peaks = best_e2e.get(key, {}).get("all_peak_rss_mb", []) + [r["peak_rss_mb"]]
             if key not in best_e2e or r["megapixels_per_second"] > best_e2e[key][
                     "megapixels_per_second"]:
                 best_e2e[key] = r
+            best_e2e[key]["stage"] = stage
             best_e2e[key]["all_mpx_per_s"] = seen
             best_e2e[key]["all_peak_rss_mb"] = peaks
             best_e2e[key]["mean_mpx_per_s"] = round(float(np.mean(seen)), 4)
-            log(f"e2e {st}: {seen} Mpx/s, {r['seconds']} s, peak {r['peak_rss_mb']} MB, "
+            log(f"e2e {stage} {st}: {seen} Mpx/s, {r['seconds']} s, peak {r['peak_rss_mb']} MB, "
                 f"model waited {r['input_wait']} s, others used {r['other_processes_cpu_seconds']}"
                 " CPU s")
 
-        def by_mean(r: dict[str, Any]) -> float:
-            return float(r["mean_mpx_per_s"])
-
-        # Threads first (at the default tile and batch) ...
+        # Interleaved passes, settings compared by their mean and only within a stage (single
+        # runs vary by +-20 % on this shared machine, and its speed drifts over minutes).
+        e2e_passes = 1 if args.quick else 3
+        # Stage 1: threading, at the default tile and batch ...
         setups = [
             {"threads": 1, "runs": 1, "spinning": False, "prefetch": True},
             {"threads": 2, "runs": 1, "spinning": False, "prefetch": True},
@@ -471,37 +472,44 @@ def main(argv: list[str] | None = None) -> int:
             {"threads": 1, "runs": 2, "spinning": False, "prefetch": False},
         ]
         if args.quick:
-            setups = setups[:2]
-        # Interleaved passes, the settings compared by their mean: single runs vary by +-20 %
-        # on this shared machine.
-        e2e_passes = 1 if args.quick else 3
+            setups = [setups[0], setups[4]]
         for _ in range(e2e_passes):
             for st in setups:
-                sweep_run(st)
-        best = max(best_e2e.values(), key=by_mean)
-        # ... then tile and batch with the best threading.
+                sweep_run("threads", st)
+        best = max((r for r in best_e2e.values() if r["stage"] == "threads"),
+                   key=lambda r: r["mean_mpx_per_s"])
+        # Stage 2: tile and batch with the best threading (the default shape again, so that
+        # it is compared with runs from the same minutes).
         shape_setups = [(256, 1), (256, 2), (256, 4), (512, 1), (512, 2), (1024, 1)]
         if args.quick:
-            shape_setups = [(512, 1)]
-        shape_setups = [(t, b) for t, b in shape_setups
-                        if (t, b) != (best["setting"]["tile"], best["setting"]["batch"])]
+            shape_setups = [(256, 2), (512, 1)]
         for _ in range(e2e_passes):
             for tile, batch in shape_setups:
-                sweep_run({**best["setting"], "tile": tile, "batch": batch})
+                sweep_run("shape", {**best["setting"], "tile": tile, "batch": batch})
         res["end_to_end_sweep_1x"] = list(best_e2e.values())
         res["end_to_end_sweep_passes"] = e2e_passes
     if res.get("end_to_end_sweep_1x"):
         sweep = res["end_to_end_sweep_1x"]
-        best = max(sweep, key=lambda r: r["mean_mpx_per_s"])
-        res["best_end_to_end_setting_1x"] = best["setting"]
         keys = ("threads", "runs", "spinning", "prefetch", "tile", "batch")
-        dflt = [r for r in sweep if all(r["setting"].get(k) == defaults[k] for k in keys)]
-        res["defaults_are_best"] = bool(dflt) and dflt[0]["setting"] == best["setting"]
-        if dflt:
-            res["defaults_mean_over_best_mean"] = round(
-                dflt[0]["mean_mpx_per_s"] / best["mean_mpx_per_s"], 4)
-        log(f"best end-to-end setting (mean): {best['setting']} {best['all_mpx_per_s']}; "
-            f"defaults are best: {res['defaults_are_best']}")
+        verdict = {}
+        for stage in ("threads", "shape"):
+            rows = [r for r in sweep if r.get("stage", "threads") == stage]
+            if not rows:
+                continue
+            top = max(rows, key=lambda r: r["mean_mpx_per_s"])
+            dflt = [r for r in rows if all(r["setting"].get(k) == defaults[k] for k in keys)]
+            verdict[stage] = {
+                "best": top["setting"], "best_mean_mpx_per_s": top["mean_mpx_per_s"],
+                "defaults_mean_mpx_per_s": dflt[0]["mean_mpx_per_s"] if dflt else None,
+                "defaults_are_best": bool(dflt) and dflt[0]["setting"] == top["setting"],
+                "defaults_over_best": round(dflt[0]["mean_mpx_per_s"] / top["mean_mpx_per_s"],
+                                            4) if dflt else None}
+            log(f"sweep {stage}: best {top['setting']} {top['all_mpx_per_s']}; defaults "
+                f"{verdict[stage]['defaults_over_best']} of it")
+        res["sweep_verdict"] = verdict
+        last = verdict.get("shape") or verdict.get("threads") or {}
+        res["best_end_to_end_setting_1x"] = last.get("best")
+        res["defaults_are_best"] = all(v["defaults_are_best"] for v in verdict.values())
 
     def limit() -> dict[str, Any]:
         return raw_throughput(defaults["tile"], defaults["batch"], defaults["threads"],
@@ -825,20 +833,25 @@ def write_doc(res: dict[str, Any], path: Path, plot_path: Path) -> None:
                          f"{r['batch']} | {r['mpx_per_s']:.2f} | {r['useful_mpx_per_s']:.2f} |")
         lines += ["", "End to end on the 1x scene through the core (`segment()`, one fresh "
                   "process per setting, model load excluded):", "",
-                  "| intra-op threads | runs at once | spinning | prefetch | tile | batch | "
-                  "mean Mpx/s | runs (Mpx/s) | model waited s | peak RSS MB |",
-                  "| --- " * 10 + "|"]
+                  "| stage | intra-op threads | runs at once | spinning | prefetch | tile | "
+                  "batch | mean Mpx/s | runs (Mpx/s) | model waited s | peak RSS MB |",
+                  "| --- " * 11 + "|"]
         for r in res["end_to_end_sweep_1x"]:
             st = r["setting"]
-            lines.append(f"| {st.get('threads')} | {st.get('runs')} | {st.get('spinning')} | "
+            lines.append(f"| {r.get('stage', '')} | {st.get('threads')} | {st.get('runs')} | "
+                         f"{st.get('spinning')} | "
                          f"{st.get('prefetch')} | "
                          f"{st.get('tile')} | {st.get('batch')} | {r['mean_mpx_per_s']:.2f} | "
                          f"{', '.join(f'{x:.2f}' for x in r['all_mpx_per_s'])} | "
                          f"{r['input_wait']:.1f} | {max(r['all_peak_rss_mb']):.0f} |")
-        lines += ["", f"Best end-to-end setting (highest mean): "
-                  f"`{res['best_end_to_end_setting_1x']}`; the defaults "
-                  + ("are that setting." if res.get("defaults_are_best") else
-                     f"reach {res.get('defaults_mean_over_best_mean', 0):.0%} of its mean.")]
+        for stage, v in res.get("sweep_verdict", {}).items():
+            what = "threading (at the default tile and batch)" if stage == "threads" else (
+                "tile and batch (with the best threading)")
+            lines += ["", f"Best {what}: `{v['best']}`, {v['best_mean_mpx_per_s']:.2f} Mpx/s "
+                      "mean; the defaults "
+                      + ("are that setting." if v["defaults_are_best"] else
+                         "were not measured in this stage." if v["defaults_over_best"] is None
+                         else f"reach {v['defaults_over_best']:.0%} of it.")]
     notes = NOTES_FILE.read_text() if NOTES_FILE.is_file() else ""
     if notes:
         lines += ["", notes.strip()]
