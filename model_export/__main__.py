@@ -10,9 +10,13 @@ import sys
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("model_export.training.train", "train UPSeg or a baseline from a config file"),
+    "pretrain": ("model_export.training.pretrain",
+                 "cross-modal self-supervised pretraining on unlabelled optical + SAR pairs"),
     "evaluate": ("model_export.evaluation.evaluate", "metrics of a checkpoint on a dataset split"),
     "export": ("model_export.export.onnx_export", "export a checkpoint to a self-describing ONNX"),
     "info": ("model_export.models.info", "parameter counts and FLOPs of the model variants"),
+    "cv": ("model_export.training.grouped_cv",
+           "grouped (spatial) K-fold cross-validation of candidate recipes -> docs/validation.md"),
     "ablation": ("model_export.training.ablation", "UPSeg vs baselines, several seeds, to a table"),
 }
 
