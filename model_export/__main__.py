@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("model_export.models.info", "parameter counts and FLOPs of the model variants"),
     "cv": ("model_export.training.grouped_cv",
            "grouped (spatial) K-fold cross-validation of candidate recipes -> docs/validation.md"),
+    "rendering-check": ("model_export.evaluation.rendering_check",
+                        "measure the unit conversions against OMBRIA and the Sen1Floods11 chip"),
     "ablation": ("model_export.training.ablation", "UPSeg vs baselines, several seeds, to a table"),
 }
 

@@ -39,9 +39,10 @@ def sen1floods11_check(model: Path, data_root: str | None) -> dict[str, Any] | N
     nothing is tuned on it."""
     from osgeo import gdal
 
+    from model_export.data._io import default_data_root
     from upseg_qgis.core.pipeline import segment
 
-    base = Path(data_root) if data_root else ROOT.parent / "shared" / "data"
+    base = Path(data_root) if data_root else default_data_root()
     chip = base / "sen1floods11_sample"
     if not (chip / "Spain_7370579_LabelHand.tif").is_file():
         return None
