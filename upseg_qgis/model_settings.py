@@ -63,14 +63,15 @@ def register(icon: Any = None) -> None:
         return
     if icon is not None:
         ProcessingConfig.settingIcons[GROUP] = icon
-    for setting in (
+    # The options page lists a group's settings in reverse order of adding.
+    for setting in reversed((
         Setting(GROUP, MODELS_FOLDER, "Models folder (downloads go here; empty: in the QGIS "
                 "profile)", "", valuetype=Setting.FOLDER),
         Setting(GROUP, OFFLINE_FOLDERS, "Offline model folders (searched before downloading; "
                 "e.g. a team share)", "", valuetype=Setting.MULTIPLE_FOLDERS),
         Setting(GROUP, CATALOGUES, "Model catalogues (files or URLs, separated by ';')", ""),
         Setting(GROUP, DOWNLOAD_ON_FIRST_USE, "Download catalogue models on first use", True),
-    ):
+    )):
         ProcessingConfig.addSetting(setting)
     ProcessingConfig.readSettings()
 
@@ -81,4 +82,5 @@ def unregister() -> None:
     except ImportError:
         return
     for name in (MODELS_FOLDER, OFFLINE_FOLDERS, CATALOGUES, DOWNLOAD_ON_FIRST_USE):
-        ProcessingConfig.removeSetting(name)
+        if name in ProcessingConfig.settings:
+            ProcessingConfig.removeSetting(name)

@@ -15,14 +15,19 @@ from pathlib import Path
 
 from .catalogue import Catalogue, CatalogueEntry, all_entries, find_entry, is_url
 from .download import Transport
+from .model_report import Report, entry_report, metadata_report
 from .model_store import (
+    PLUGIN_MODELS,
     CatalogueSet,
     StoreConfig,
     fetch,
     find_local,
     installed_entries,
     load_catalogues,
+    shipped_catalogue,
 )
+from .onnx_props import read_model_metadata
+from .session import DEFAULT_MODEL
 
 Log = Callable[[str], None]
 MIB = 1 << 20
@@ -153,3 +158,38 @@ def _download(
     path = fetch(config, entry, transport, progress, is_cancelled, info)
     info(f"Downloaded and verified (SHA-256 {entry.sha256[:12]}...): {path}")
     return ResolvedModel(path, entry, f"catalogue model {entry.key}: {path} (downloaded now)")
+
+
+def embedded_entry() -> CatalogueEntry | None:
+    """The plugin's own catalogue entry of the embedded default model."""
+    return next((e for e in shipped_catalogue().entries if e.embedded
+                 and (PLUGIN_MODELS / e.file_name) == DEFAULT_MODEL), None)
+
+
+def describe_model(
+    value: str | None,
+    config: StoreConfig,
+    transport: Transport | None = None,
+    extra_catalogues: Sequence[str] = (),
+    compact: bool = False,
+    info: Log = _noop,
+    warn: Log = _noop,
+) -> Report:
+    """The report of what MODEL expects and produces; never downloads. A catalogue model that
+    is not here yet is described by its catalogue entry."""
+    value = (value or "").strip()
+    if not value:
+        path: Path | None = DEFAULT_MODEL
+        entry = embedded_entry()
+    elif looks_like_path(value):
+        path, entry = _as_file(value).path, None
+    else:
+        found = lookup(value, config, transport, extra_catalogues, info, warn)
+        path, entry = found.path, found.entry
+    if path is not None:
+        return metadata_report(read_model_metadata(path), path, entry, compact)
+    assert entry is not None
+    status = ("not on this machine yet: upseg:download_model downloads it, or upseg:segment "
+              "on first use" if config.download_on_first_use else
+              "not on this machine yet: upseg:download_model downloads it")
+    return entry_report(entry, status)
