@@ -17,11 +17,11 @@ from qgis.core import (
     QgsProcessingOutputFile,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterDefinition,
     QgsProcessingParameterFile,
     QgsProcessingParameterString,
 )
 
+from .. import qt_compat as qt
 from ..core.catalogue import CatalogueEntry, CatalogueError, all_entries, find_entry
 from ..core.catalogue_tools import summary_differences
 from ..core.download import DownloadCancelledError, DownloadError
@@ -64,16 +64,14 @@ class DownloadModelAlgorithm(UPSegAlgorithm):
             self.MODEL, "Model id from a catalogue (id, or id@version)"))
         self.addParameter(QgsProcessingParameterFile(
             self.CATALOGUE, "Extra catalogue: a file or an http(s) URL (several: separate "
-            "with ';')", QgsProcessingParameterFile.Behavior.File, "", None, True,
+            "with ';')", qt.FILE_BEHAVIOR_FILE, "", None, True,
             CATALOGUE_FILTER))
         self.addParameter(QgsProcessingParameterFile(
             self.SOURCE, "Offline: install from this file or folder instead of downloading",
-            QgsProcessingParameterFile.Behavior.File, "", None, True,
+            qt.FILE_BEHAVIOR_FILE, "", None, True,
             "ONNX models (*.onnx);;All files (*)"))
-        force = QgsProcessingParameterBoolean(
-            self.FORCE, "Download again even when a verified copy is already here", False)
-        force.setFlags(force.flags() | QgsProcessingParameterDefinition.Flag.FlagAdvanced)
-        self.addParameter(force)
+        self.addParameter(qt.advanced(QgsProcessingParameterBoolean(
+            self.FORCE, "Download again even when a verified copy is already here", False)))
         self.addOutput(QgsProcessingOutputFile(self.MODEL_FILE, "Model file"))
         self.addOutput(QgsProcessingOutputString(self.MODEL_ID, "Model id@version"))
         self.addOutput(QgsProcessingOutputString(self.SHA256, "SHA-256 of the model file"))

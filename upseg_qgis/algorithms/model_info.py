@@ -19,6 +19,7 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
+from .. import qt_compat as qt
 from ..core.catalogue import CatalogueError
 from ..core.metadata import MetadataError
 from ..core.onnx_props import OnnxFileError
@@ -53,11 +54,11 @@ class ModelInfoAlgorithm(UPSegAlgorithm):
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
             self.MODEL, "Model: an .onnx file or a catalogue model id (empty: the embedded "
-            "default model)", QgsProcessingParameterFile.Behavior.File, "", None, True,
+            "default model)", qt.FILE_BEHAVIOR_FILE, "", None, True,
             MODEL_FILE_FILTER))
         self.addParameter(QgsProcessingParameterFile(
             self.CATALOGUE, "Extra catalogue: a file or an http(s) URL (several: separate "
-            "with ';')", QgsProcessingParameterFile.Behavior.File, "", None, True,
+            "with ';')", qt.FILE_BEHAVIOR_FILE, "", None, True,
             CATALOGUE_FILTER))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_HTML, "Model report", "HTML files (*.html)", None, True))

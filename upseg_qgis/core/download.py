@@ -34,6 +34,8 @@ MIB = 1 << 20
 DEFAULT_CHUNK = 4 * MIB
 MAX_CHUNK = 64 * MIB
 FAST_CHUNK_SECONDS = 2.0  # a chunk faster than this doubles the next one (fewer requests)
+_NETWORK_HINT = ("Check the network (and QGIS's proxy settings under Settings > Options > "
+                 "Network), or install the file offline (upseg:download_model with SOURCE).")
 
 
 class DownloadError(RuntimeError):
@@ -270,8 +272,8 @@ def download(
                 f"Could not download {job.dest.name}: " + "; ".join(errors) + ". "
                 + (f"{job.have() / MIB:.1f} MiB are kept and the next run resumes from there. "
                    if job.have() else "")
-                + "Check the network (and QGIS's proxy settings under Settings > Options > "
-                "Network), or install the file offline (upseg:download_model with SOURCE)."
+                + (_NETWORK_HINT if any(local_path(u) is None for u in urls) else
+                   "Check that the file is the one the catalogue describes.")
             )
         _verify(job)
     return job.dest
