@@ -10,6 +10,7 @@ reads. Columns: Value (GFU_MinMax), Class (GFU_Name), Red, Green, Blue, Alpha (0
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from osgeo import gdal
 
@@ -49,19 +50,24 @@ def attribute_table(rows: Sequence[tuple[int, str, Rgba]]) -> gdal.RasterAttribu
     return rat
 
 
-def read_attribute_table(band: gdal.Band) -> list[dict[str, object]]:
-    """The band's RAT as rows of {column name: value} (empty when it has none)."""
-    rat = band.GetDefaultRAT()
-    if rat is None:
-        return []
-    cols = [rat.GetNameOfCol(c) for c in range(rat.GetColumnCount())]
-    out = []
-    for r in range(rat.GetRowCount()):
-        row: dict[str, object] = {}
-        for c, name in enumerate(cols):
-            ftype = rat.GetTypeOfCol(c)
-            row[name] = rat.GetValueAsString(r, c) if ftype == gdal.GFT_String \
-                else rat.GetValueAsInt(r, c) if ftype == gdal.GFT_Integer \
-                else rat.GetValueAsDouble(r, c)
-        out.append(row)
-    return out
+def read_attribute_table(path: str | Path, band: int = 1) -> list[dict[str, object]]:
+    """The RAT of a raster band as rows of {column name: value} (empty when it has none)."""
+    gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", "YES")  # the RAT lives in the .aux.xml
+    try:
+        ds = gdal.Open(str(path))
+        rat = ds.GetRasterBand(band).GetDefaultRAT() if ds is not None else None
+        if rat is None:
+            return []
+        cols = [(rat.GetNameOfCol(c), rat.GetTypeOfCol(c)) for c in range(rat.GetColumnCount())]
+        return [{name: _cell(rat, r, c, ftype) for c, (name, ftype) in enumerate(cols)}
+                for r in range(rat.GetRowCount())]
+    finally:
+        gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", None)
+
+
+def _cell(rat: gdal.RasterAttributeTable, row: int, col: int, ftype: int) -> object:
+    if ftype == gdal.GFT_String:
+        return rat.GetValueAsString(row, col)
+    if ftype == gdal.GFT_Integer:
+        return rat.GetValueAsInt(row, col)
+    return rat.GetValueAsDouble(row, col)
