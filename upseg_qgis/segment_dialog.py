@@ -9,12 +9,14 @@ is described from its catalogue entry.
 
 from __future__ import annotations
 
+import traceback
 from html import escape
 from typing import Any
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingContext
+from qgis.core import QgsMessageLog, QgsProcessingAlgorithm, QgsProcessingContext
 from qgis.PyQt.QtWidgets import QComboBox, QTextBrowser
 
+from . import qt_compat as qt
 from .core.catalogue import all_entries
 from .core.model_store import find_local
 from .core.resolve_model import describe_model
@@ -56,6 +58,8 @@ def create_dialog(alg: QgsProcessingAlgorithm, parent: Any = None) -> Any:
     try:
         return _dialog_class()(alg, parent)
     except Exception:  # noqa: BLE001 - the standard dialog is always a safe fallback
+        QgsMessageLog.logMessage("UPSeg: the segment dialog fell back to the standard one:\n"
+                                 + traceback.format_exc(), "UPSeg", qt.WARNING)
         return None
 
 
@@ -76,7 +80,7 @@ def _dialog_class() -> type:
 
         def model_value(self) -> str:
             value = self._wrapper.parameterValue()
-            return "" if value is None else str(value)
+            return str(value) if value else ""  # None or QGIS's NULL (falsy): not set
 
         def _show_model_help(self, *_args: Any) -> None:
             body = self._alg.help_for_model(self.model_value())
