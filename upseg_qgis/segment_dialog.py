@@ -34,11 +34,8 @@ def model_help_html(value: str | None) -> str:
     except Exception as exc:  # noqa: BLE001 - a help panel must show something, not fail
         what = escape(value or "the embedded default model")
         return f"<h3>Model: {what}</h3><p>Cannot describe this model: {escape(str(exc))}</p>"
-    return ("<div style=\"background-color:#f3f6fa\">"
-            f"<h3>Model: {escape(report.title)}</h3>"
-            + report.to_html(full_page=False).replace("<h2>", "<p><b>", 1)
-                                             .replace("</h2>", "</b></p>", 1)
-            + "</div><hr/>")
+    return (f"<h2>Model: {escape(report.title)}</h2>"
+            + report.to_html(full_page=False, title=False) + "<hr/>")
 
 
 def catalogue_choices() -> list[tuple[str, str]]:

@@ -51,8 +51,8 @@ class Report:
                 out += _text_table(s.header, s.rows)
         return "\n".join(out) + "\n"
 
-    def to_html(self, full_page: bool = True) -> str:
-        body = [f"<h2>{_e(self.title)}</h2>"]
+    def to_html(self, full_page: bool = True, title: bool = True) -> str:
+        body = [f"<h2>{_e(self.title)}</h2>"] if title else []
         if self.subtitle:
             body.append(f"<p>{_e(self.subtitle)}</p>")
         for s in self.sections:
@@ -95,6 +95,13 @@ def _html_table(header: list[str], rows: list[list[str | Colour]]) -> str:
     head = "".join(f"<th align=\"left\">{_e(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(_html_cell(c) for c in r) + "</tr>" for r in rows)
     return f"<table border=\"1\" cellspacing=\"0\" cellpadding=\"3\"><tr>{head}</tr>{body}</table>"
+
+
+def _source(entry: CatalogueEntry) -> str:
+    from .model_store import SHIPPED_CATALOGUE
+
+    return "the plugin's own catalogue" if entry.source == str(SHIPPED_CATALOGUE) \
+        else entry.source
 
 
 def _pct(v: Any) -> str:
@@ -162,14 +169,16 @@ def metadata_report(meta: ModelMetadata, path: Path | None = None,
     subtitle = meta.description or (entry.description if entry else "")
     about = Section("Model", [("Name", f"{meta.name} ({meta.variant}), version {meta.version}")])
     if entry is not None:
-        about.lines.append(("Catalogue id", f"{entry.id} (from {entry.source})"))
+        about.lines.append(("Catalogue id", f"{entry.id} (from {_source(entry)})"))
     if path is not None:
         about.lines.append(("File", f"{path} ({path.stat().st_size / MIB:.1f} MiB)"))
     about.lines.append(("Resolution", f"about {meta.gsd_m:g} m per pixel (training data)"))
     about.lines.append(("Tiling", f"tiles of {meta.tile_size} px, {meta.overlap} px overlap, "
                                   f"sizes a multiple of {meta.multiple_of}"))
-    sections = [about, _input_section("optical", meta.optical), _input_section("sar", meta.sar),
-                _classes_section(meta.classes, meta.nodata_value)]
+    inputs = [_input_section("optical", meta.optical), _input_section("sar", meta.sar)]
+    classes = _classes_section(meta.classes, meta.nodata_value)
+    # The dialog's help leads with what comes out; the full report with what goes in.
+    sections = [about, classes, *inputs] if compact else [about, *inputs, classes]
     test = meta.training.get("test_metrics", {})
     names = list(test.get("class_names", [c.name for c in meta.classes]))
     metrics = _metrics_section(test, names)
@@ -180,8 +189,8 @@ def metadata_report(meta: ModelMetadata, path: Path | None = None,
         sections.append(training)
     sections.append(Section("Licence and citation", [
         ("Licence", meta.licence or "not stated"), ("Citation", meta.citation or "not stated")]))
-    if compact:
-        for s in sections[1:3]:  # the dialog: bands and units, without normalisation numbers
+    if compact:  # the dialog: bands and units, without normalisation numbers
+        for s in inputs:
             s.lines = [ln for ln in s.lines if ln[0] != "Normalisation"]
     return Report(title, subtitle, sections)
 
@@ -189,7 +198,7 @@ def metadata_report(meta: ModelMetadata, path: Path | None = None,
 def entry_report(entry: CatalogueEntry, status: str) -> Report:
     """A catalogue entry whose file is not on this machine (yet): its summary."""
     about = Section("Model", [
-        ("Catalogue id", f"{entry.id}, version {entry.version} (from {entry.source})"),
+        ("Catalogue id", f"{entry.id}, version {entry.version} (from {_source(entry)})"),
         ("Status", status),
         ("Download", f"{entry.size / MIB:.1f} MiB, SHA-256 {entry.sha256}"),
         *[("URL", u) for u in entry.urls],
