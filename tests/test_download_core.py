@@ -188,6 +188,7 @@ def test_resolve_paths_defaults_and_errors(tmp_path: Path) -> None:
     assert resolve_model("", config).path is None
     assert resolve_model(str(DEFAULT_MODEL), config).path == DEFAULT_MODEL
     assert resolve_model("upseg-tiny-ombria-water", config).path == DEFAULT_MODEL  # embedded
+    assert not DEFAULT_MODEL.with_name(DEFAULT_MODEL.name + ".sha256").exists()  # not our folder
     with pytest.raises(ModelNotFoundError, match="known ids: upseg-tiny-ombria-water"):
         resolve_model("no-such-model", config)
     with pytest.raises(ModelNotFoundError, match="is a folder"):
@@ -208,6 +209,7 @@ def test_offline_folder_and_wrong_copies(tmp_path: Path) -> None:
     (share / "team-water.onnx").write_bytes(DEFAULT_MODEL.read_bytes())
     config = StoreConfig(tmp_path / "models", offline_dirs=(share,), catalogues=(str(cat),))
     assert resolve_model("team-water", config, None).path == share / "team-water.onnx"
+    assert sorted(p.name for p in share.iterdir()) == ["team-water.onnx"]  # no stamp written
     # A different file under the right name is reported, not used, and the model downloaded.
     (share / "team-water.onnx").write_bytes(b"not the model")
     warnings: list[str] = []

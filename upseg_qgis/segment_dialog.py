@@ -45,7 +45,8 @@ def catalogue_choices() -> list[tuple[str, str]]:
     for e in all_entries(catalogues_for(None, config=config).catalogues):
         if e.embedded:
             continue
-        state = "downloaded" if find_local(config, e) else f"{e.size / MIB:.0f} MiB download"
+        here = find_local(config, e, verify=False)
+        state = "downloaded" if here else f"{e.size / MIB:.0f} MiB download"
         choices.append((f"{e.name} [{e.id}, {state}]", e.id))
     return choices
 

@@ -168,7 +168,7 @@ def catalogue_listing_html() -> str:
         return f"<p>Catalogues could not be read: {exc}</p>"
     rows = []
     for e in all_entries(cats.catalogues):
-        here = "embedded" if e.embedded else ("here" if find_local(config, e) else
+        here = "embedded" if e.embedded else ("here" if find_local(config, e, verify=False) else
                                               f"{e.size / MIB:.1f} MiB to download")
         cells = (f"<code>{escape(e.id)}</code>", escape(e.version), escape(e.name), here)
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")

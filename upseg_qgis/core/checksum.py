@@ -72,19 +72,16 @@ def file_sha256(
     path: Path,
     progress: Callable[[float], None] | None = None,
     is_cancelled: Callable[[], bool] | None = None,
+    remember: bool = True,
 ) -> str:
     """The file's SHA-256, from its stamp when the file is unchanged since, else computed (and
-    stamped)."""
-    known = _stamped(path)
+    stamped). `remember=False` for folders that are not ours (the plugin's, a share)."""
+    known = _stamped(path) if remember else None
     if known:
         return known
     digest = sha256_file(path, progress, is_cancelled)
-    mark_verified(path, digest)
+    if remember:
+        mark_verified(path, digest)
     return digest
 
 
-def matches(path: Path, sha256: str, size: int | None = None) -> bool:
-    """True when `path` exists, has `size` bytes (if given) and hashes to `sha256`."""
-    if not path.is_file() or (size is not None and path.stat().st_size != size):
-        return False
-    return file_sha256(path) == sha256.lower()

@@ -140,12 +140,16 @@ def _candidates(config: StoreConfig, entry: CatalogueEntry) -> list[Path]:
     return found
 
 
-def find_local(config: StoreConfig, entry: CatalogueEntry, warn: Log = _noop) -> Path | None:
-    """The first copy of the entry's file on this machine whose SHA-256 is the catalogue's."""
+def find_local(config: StoreConfig, entry: CatalogueEntry, warn: Log = _noop,
+               verify: bool = True) -> Path | None:
+    """The first copy of the entry's file on this machine whose SHA-256 is the catalogue's
+    (`verify=False`: whose size is, for quick listings). Verification stamps are written only in
+    the models folder, never in the plugin's folder or an offline folder."""
     for path in _candidates(config, entry):
         if not path.is_file():
             continue
-        if path.stat().st_size == entry.size and file_sha256(path) == entry.sha256:
+        if path.stat().st_size == entry.size and (not verify or file_sha256(
+                path, remember=path.parent.is_relative_to(config.models_dir)) == entry.sha256):
             return path
         warn(f"{path} is not the file catalogue entry {entry.key} describes (size or SHA-256 "
              "differ); it is not used.")
@@ -208,7 +212,7 @@ def offline_file(source: Path, entry: CatalogueEntry) -> Path:
     if source.is_dir():
         hits = [p for p in source.rglob("*.onnx") if p.stat().st_size == entry.size]
         for p in hits:
-            if file_sha256(p) == entry.sha256:
+            if file_sha256(p, remember=False) == entry.sha256:
                 return p
     raise DownloadError(f"No file of catalogue entry {entry.key} ({entry.file_name}, "
                         f"{entry.size} bytes) in {source}.")
