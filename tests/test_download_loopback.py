@@ -139,6 +139,10 @@ def test_download_model_and_model_info_with_a_remote_catalogue(
     info = processing.run("upseg:model_info", {"MODEL": "team-water", "CATALOGUE": catalogue,
                                                "OUTPUT_HTML": str(html)})
     assert info["MODEL_NAME"].startswith("UPSeg-tiny water")
+    from qgis.core import QgsApplication  # the report goes to the Results Viewer (HTML output)
+
+    alg = QgsApplication.processingRegistry().algorithmById("upseg:model_info")
+    assert alg.outputDefinition("OUTPUT_HTML").type() == "outputHtml"
     page = html.read_text(encoding="utf-8")
     assert "team-water" in page and str(path) in page and "background-color:#0070ff" in page
 
