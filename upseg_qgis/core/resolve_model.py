@@ -93,9 +93,9 @@ def lookup(
         cats = load_catalogues(config, extra_catalogues, transport, refresh=True, warn=warn)
         entry = find_entry(cats.catalogues, value) or entry
         local = find_local(config, entry, warn) if entry else None
-    for problem in cats.problems:
-        warn(problem)
     if entry is None:
+        for problem in cats.problems:  # a catalogue that could not be read may be why
+            warn(problem)
         entry = find_entry([_installed(config)], value)
         if entry is not None:
             local = find_local(config, entry, warn)
