@@ -75,6 +75,7 @@ def _set(path: str, value: Any) -> Any:
 @pytest.mark.parametrize(("mutate", "fragment"), [
     (_set("sha256", KeyError), "'models[0].sha256' is missing"),
     (_set("sha256", "abc"), "64 hexadecimal"),
+    (_set("sha256", "md5:" + "0" * 64), "64 hexadecimal"),
     (_set("id", "Has Spaces"), "lower-case"),
     (_set("size", 0), "integer > 0"),
     (_set("urls", []), "at least one URL"),

@@ -53,7 +53,7 @@ class ModelInfoAlgorithm(UPSegAlgorithm):
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, "Model: an .onnx file or a catalogue model id (empty: the embedded "
+            self.MODEL, "Model (an .onnx file or a catalogue model id; empty: the embedded "
             "default model)", qt.FILE_BEHAVIOR_FILE, "", None, True,
             MODEL_FILE_FILTER))
         self.addParameter(QgsProcessingParameterFile(

@@ -131,7 +131,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
         self.addParameter(
             QgsProcessingParameterFile(
                 self.MODEL,
-                "Model: an .onnx file or a catalogue model id (empty: the embedded default model)",
+                "Model (an .onnx file or a catalogue model id; empty: the embedded default model)",
                 qt.FILE_BEHAVIOR_FILE,
                 "",
                 None,

