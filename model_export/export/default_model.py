@@ -104,6 +104,29 @@ def _previous(model: Path, version: str) -> dict[str, Any]:
             "sen1floods11": old.get("sen1floods11"), "size_bytes": old["export"]["size_bytes"]}
 
 
+def update_catalogue(model: Path) -> None:
+    """Point the shipped catalogue's embedded entry at the new file (version, size, SHA-256,
+    summary and metrics from the file itself); the previous version leaves the catalogue, as
+    it leaves the plugin."""
+    from upseg_qgis.core.catalogue import parse_catalogue
+    from upseg_qgis.core.catalogue_tools import entry_from_model
+
+    path = model.parent / "catalogue.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    old = next(m for m in data["models"] if m.get("embedded"))
+    meta = onnx_metadata(model)
+    url = old["urls"][0].rsplit("/models-v", 1)[0] + f"/models-v{meta['model']['version']}/"
+    entry = entry_from_model(model, old["id"], [url + model.name], name=old["name"],
+                             description=meta["model"]["description"], file_name=model.name)
+    entry.update(embedded=True, homepage=old["homepage"], notes=old["notes"])
+    data["models"] = [m if m is not old else entry for m in data["models"]
+                      if m is old or m.get("id") != old["id"]]
+    parse_catalogue(data, str(path), allow_embedded=True)  # never write an invalid catalogue
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     from model_export.training import final_model
 
@@ -134,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         ckpt, out, name="upseg_tiny_ombria_water", version=args.model_version,
         description="UPSeg-tiny trained on OMBRIA: open water (flood and permanent) vs not "
         "water from Sentinel-2 RGB + Sentinel-1, robust to scene differences.",
-        test_metrics={"split": "ombria test (70 patches)", "water_iou": test["published"]
-                      ["iou"][1], "water_iou_pre_event_water_ignored": test["target"]["iou"][1]},
+        test_metrics={"split": "ombria test (70 patches)",
+                      **{k: test["published"][k] for k in ("oa", "mpa", "miou", "kappa", "mf1")},
+                      "water_iou": test["published"]["iou"][1],
+                      "water_iou_pre_event_water_ignored": test["target"]["iou"][1]},
         calibration={"temperature": temperature, "method": "temperature scaling",
                      "fitted_on": "out-of-fold logits of grouped cross-validation",
                      "ece_before": cal["cv_ece_before"], "ece_after": cal["cv_ece_after"]})
@@ -151,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     (out.parent / SUMMARY_NAME).write_text(json.dumps(
         {k: v for k, v in summary.items() if k != "metadata"}, indent=1, default=str) + "\n")
     write_card(out.parent / CARD_NAME, summary)
+    update_catalogue(out)
     from model_export.evaluation.cv_report import write_report
 
     write_report(spec, cv, ["--config", str(args.cv_config)])
