@@ -5,7 +5,8 @@ vertical and both flips, whose logits are flipped back and averaged. Each predic
 against two references: OMBRIA's flood mask as published, and the same mask with the pre-event
 water of ``permanent_water.py`` ignored (what the models are trained for). The per-patch SAR
 Otsu baseline is scored alongside, and a pixel sample of the plain logits is kept for
-calibration.
+calibration. Optionally the plain model is also scored under each measured scene shift of
+``scene_shifts.py`` (target masks only).
 """
 
 from __future__ import annotations
@@ -40,6 +41,25 @@ def _references(ds: Any, index: int, label: np.ndarray) -> dict[str, np.ndarray]
     trained = label.copy()
     trained[ds.permanent_water_mask(index) & (label == 0)] = IGNORE_INDEX
     return {"published": label, "trained": trained}
+
+
+@torch.no_grad()
+def shifted_scores(model: torch.nn.Module, ds: Any, normalise: Any,
+                   shifts: dict[str, Any]) -> dict[str, Any]:
+    """Water IoU metrics (target masks) of the plain model under each shift, and their mean."""
+    model.eval()
+    names = list(ds.spec.class_names)
+    cms = {k: ConfusionMatrix(2, IGNORE_INDEX, names) for k in shifts}
+    for i in range(len(ds)):
+        raw = ds[i]
+        target = _references(ds, i, raw["label"].numpy())["trained"]
+        for name, shift in shifts.items():
+            x = normalise(shift(raw))
+            pred = model(x["optical"][None], x["sar"][None]).argmax(1)[0].numpy()
+            cms[name].update(target, pred)
+    out: dict[str, Any] = {k: jsonable(cm.compute()) for k, cm in cms.items()}
+    out["mean_water_iou"] = float(sum(out[k]["iou"][1] for k in shifts) / len(shifts))
+    return out
 
 
 def evaluate_split(model: torch.nn.Module, ds: Any, normalise: Any,
