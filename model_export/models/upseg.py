@@ -14,6 +14,7 @@ from .decoder import FusionDecoder
 from .layers import pad_to_multiple, resize_to
 from .prompt import CrossModalPrompt, prompt_hidden
 from .stems import ModalityStem
+from .tile_contrast import with_tile_contrast
 from .vem import VarianceEnhancement
 
 
@@ -52,6 +53,8 @@ class SegmentationModel(nn.Module):
 
     def forward(self, optical: Tensor, sar: Tensor) -> Tensor:
         h, w = optical.shape[-2], optical.shape[-1]
+        if self.config.input_tile_contrast:
+            optical, sar = with_tile_contrast(optical), with_tile_contrast(sar)
         stride = self.config.output_stride
         optical = pad_to_multiple(optical, stride)
         sar = pad_to_multiple(sar, stride)
@@ -103,8 +106,9 @@ class UPSeg(SegmentationModel):
     def __init__(self, config: UPSegConfig) -> None:
         super().__init__(config)
         dims = config.dims
-        self.stems["optical"] = ModalityStem(config.in_channels_optical, dims[0])
-        self.stems["sar"] = ModalityStem(config.in_channels_sar, dims[0])
+        copies = 2 if config.input_tile_contrast else 1
+        self.stems["optical"] = ModalityStem(config.in_channels_optical * copies, dims[0])
+        self.stems["sar"] = ModalityStem(config.in_channels_sar * copies, dims[0])
         # Absent (not just disabled) when switched off: the ablation drops their parameters.
         self.vem: nn.ModuleList | None = None
         self.prompts: nn.ModuleList | None = None
