@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .bands import BandSelectionError, select_bands
+from .input_check import unlike_training_warning
 from .metadata import ClassInfo, MetadataError, ModelMetadata
 from .raster_io import (
     CONFIDENCE_NODATA,
@@ -58,6 +59,8 @@ from .tiling import (
     column_groups,
     plan_tiles,
 )
+from .tta import MODES as TTA_MODES
+from .tta import runs_per_tile, with_tta
 from .units import UnitsError, ValueStats, resolve_units
 
 ProgressFn = Callable[[float, str], None]
@@ -487,6 +490,7 @@ def segment(
     prefetch: bool | None = None,
     chunk_width: int | None = None,
     parallel_runs: int | None = None,
+    tta: str = "none",
 ) -> SegmentResult:
     """Segment `optical` + `sar` (GDAL raster paths) into `output` (a GeoTIFF).
 
@@ -500,9 +504,12 @@ def segment(
     prefetch: pipelined I/O, reading ahead and blending/writing behind the model in two
         background threads (None: DEFAULT_PREFETCH).
     chunk_width: columns processed at a time (None: DEFAULT_CHUNK_WIDTH); memory follows it.
+    tta: test-time augmentation, "none" or "flips" (core/tta.py: 4 model runs per tile).
     parallel_runs: batches in the model at once, each ONNX Runtime run in its own thread with
         threads / parallel_runs intra-op threads (None: one run per thread; CPU only).
     """
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
     progress = progress or _noop
     is_cancelled = is_cancelled or (lambda: False)
     info = info or _noop
@@ -555,9 +562,8 @@ def segment(
         ("optical", opt_ds, meta.optical, opt_sel, optical_units, "OPTICAL_UNITS"),
         ("SAR", sar_ds, meta.sar, sar_sel, sar_units, "SAR_UNITS"),
     ):
-        stats = ValueStats.of(
-            sample_values(ds, sel.bands, role), band_data_types(ds, sel.bands)[0]
-        )
+        sample = sample_values(ds, sel.bands, role)
+        stats = ValueStats.of(sample, band_data_types(ds, sel.bands)[0])
         u, how, notes = resolve_units(req, spec, stats, role, param)
         for w in notes:
             warning(w)
@@ -569,6 +575,9 @@ def segment(
                 f": {conv.description}" if conv.description else ""
             )
         info(f"{_title(role)} units: {u} ({how}); {how_model}")
+        unlike = unlike_training_warning(spec, sample, u, role, param)
+        if unlike:
+            warning(unlike)
         units[role] = u
     clock.lap("read")
 
@@ -600,6 +609,11 @@ def segment(
     )
 
     values = np.array([c.value for c in meta.classes], dtype=np.uint8)
+    temperature = np.float32(meta.temperature)
+    run_model = with_tta(lm.run, tta)
+    if tta != "none":
+        info(f"Test-time augmentation: {tta} ({runs_per_tile(tta)} model runs per tile, logits "
+             "averaged)")
     chunks = column_groups(layout, chunk_width or DEFAULT_CHUNK_WIDTH)
     source = _ChunkSource(
         layout, chunks, opt_reader, sar_reader, meta, units["optical"], units["SAR"], clock
@@ -633,7 +647,9 @@ def segment(
         if conf_path is not None:
             # Max softmax probability = 1 / sum(exp(logit - max logit)).
             top = blended.max(axis=0)
-            conf = (1.0 / np.exp(blended - top[np.newaxis]).sum(axis=0)).astype(np.float32)
+            # Calibrated: softmax(logits / T) with the model's fitted temperature (1 if none).
+            conf = (1.0 / np.exp((blended - top[np.newaxis]) / temperature).sum(axis=0)).astype(
+                np.float32)
             conf[~valid] = CONFIDENCE_NODATA
         valid_pixels += int(valid.sum())
         t2 = time.perf_counter()
@@ -669,7 +685,7 @@ def segment(
 
     def infer(opt_b: np.ndarray, sar_b: np.ndarray) -> np.ndarray:
         t = time.perf_counter()
-        logits = lm.run(opt_b, sar_b)
+        logits = run_model(opt_b, sar_b)
         clock.add("inference", time.perf_counter() - t)
         return logits
 
