@@ -4,34 +4,34 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.deps-installed
+# The training side (torch): auto = on for Debian 12, off elsewhere (see scripts/setup-venv.sh).
+TRAINING ?= auto
+# The QGIS of `make test-qgis`: 3.44 or 3.40 (Debian roots, scripts/qgis-root.sh).
+QGIS ?= 3.44
 QGIS_PROCESS := scripts/qgis-process
 DATA := $(abspath ../shared/data)
 S1F := $(DATA)/sen1floods11_sample
 OUT := out
 
-# Offscreen Qt and a project-local QGIS profile: tests never touch the user's own profile.
-TEST_ENV := QT_QPA_PLATFORM=offscreen XDG_DATA_HOME=$(CURDIR)/.qgis-test-profile \
-	UPSEG_QGIS_PROFILE=$(CURDIR)/.qgis-test-profile GDAL_PAM_ENABLED=NO
-
-.PHONY: help setup system test lint format demo qgis-process model bench ablation package \
+.PHONY: help setup system venv test test-qgis lint format demo qgis-process model bench ablation package \
 	gui-check clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-setup: system $(STAMP) ## install QGIS/GDAL from Debian and the pinned Python packages (idempotent)
+setup: system venv ## install QGIS/GDAL from Debian and the pinned Python packages (idempotent; TRAINING=1 adds torch)
 
 system:
 	@scripts/setup-system.sh
 
-$(STAMP): requirements/plugin.txt requirements/dev.txt | system
-	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
-	@touch $@
+venv: system
+	@scripts/setup-venv.sh $(VENV) requirements/dev.txt $(TRAINING)
 
 test: setup ## the whole test suite (pytest + pytest-qgis, offscreen)
-	$(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider tests
+	scripts/run-tests.sh tests
+
+test-qgis: ## the tests that need no torch, in QGIS from Debian: make test-qgis QGIS=3.44 (or 3.40)
+	scripts/qgis-root.sh $(QGIS) scripts/test-in-root.sh
 
 lint: setup ## ruff
 	$(PY) -m ruff check upseg_qgis model_export tests scripts bench

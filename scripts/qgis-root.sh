@@ -24,7 +24,8 @@ CHECKOUT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SHARED="$(cd "$CHECKOUT/.." && pwd)/shared"
 ROOTS="${UPSEG_QGIS_ROOTS:-/var/cache/upseg-qgis/roots}"
 ROOT="$ROOTS/$TARGET"
-QGIS_PACKAGES=(qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-venv)
+QGIS_PACKAGES=(qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-venv python3-pip
+  xvfb xauth)
 # Checkout folders that hold per-platform state: each root gets its own copy (a venv built for
 # another Python, a profile written by another QGIS), so the host's are never touched.
 PRIVATE=(.venv .qgis-profile .qgis-test-profile out dist build runs)

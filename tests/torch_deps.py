@@ -36,18 +36,24 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _from_base(node: ast.ImportFrom, importer: Path) -> str:
+    """The absolute module a `from ... import` reads from."""
+    base = node.module or ""
+    if node.level:
+        package = module_name(importer).split(".")
+        if importer.name != "__init__.py":
+            package = package[:-1]
+        package = package[: len(package) - node.level + 1]
+        base = ".".join([*package, base] if base else package)
+    return base
+
+
 def imported_names(node: ast.AST, importer: Path) -> list[str]:
     """Absolute module names an Import/ImportFrom node loads (parent packages included)."""
     if isinstance(node, ast.Import):
         targets = [alias.name for alias in node.names]
     elif isinstance(node, ast.ImportFrom):
-        base = node.module or ""
-        if node.level:
-            package = module_name(importer).split(".")
-            if importer.name != "__init__.py":
-                package = package[:-1]
-            package = package[: len(package) - node.level + 1]
-            base = ".".join([*package, base] if base else package)
+        base = _from_base(node, importer)
         targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
     else:
         return []
@@ -94,7 +100,28 @@ def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
     return found
 
 
-def _body_needs_torch(func: ast.FunctionDef, path: Path, seen: set[str]) -> bool:
+def _call_targets(path: Path, func: ast.FunctionDef) -> dict[str, tuple[Path, str]]:
+    """Where the names a function may call are defined: its own module's functions, and functions
+    imported from this repository's modules (at top level or inside the function)."""
+    targets = {name: (path, name) for name in _functions(parse(path))}
+    for node in [*parse(path).body, *ast.walk(func)]:
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        base = _from_base(node, path)
+        source = module_file(base) if base.split(".")[0] in LOCAL_PACKAGES else None
+        for alias in node.names if source else ():
+            if alias.name in _functions(parse(source)):
+                targets[alias.asname or alias.name] = (source, alias.name)
+    return targets
+
+
+def function_needs_torch(path: Path, name: str, seen: frozenset = frozenset()) -> bool:
+    """A function (or Class.method), with the repository functions it calls, lazily imported
+    modules included (a helper that imports torch inside its body counts)."""
+    func = _functions(parse(path)).get(name)
+    if func is None:
+        return False
+    seen = seen | {(path, name)}
     nodes = list(ast.walk(func))
     if imports_reach_torch([n for n in nodes if isinstance(n, ast.Import | ast.ImportFrom)], path):
         return True
@@ -103,15 +130,9 @@ def _body_needs_torch(func: ast.FunctionDef, path: Path, seen: set[str]) -> bool
                 and node.args and isinstance(node.args[0], ast.Constant)
                 and node.args[0].value in TORCH_MODULES):
             return True
-    helpers = _functions(parse(path))
-    called = {n.id for n in nodes if isinstance(n, ast.Name)} - seen
-    return any(function_needs_torch(path, name, seen | called) for name in called if name in helpers)
-
-
-def function_needs_torch(path: Path, name: str, seen: set[str] | None = None) -> bool:
-    """A function (or Class.method) of a test module, with the module-level helpers it names."""
-    func = _functions(parse(path)).get(name)
-    return func is not None and _body_needs_torch(func, path, (seen or set()) | {name})
+    targets = _call_targets(path, func)
+    called = {targets[n.id] for n in nodes if isinstance(n, ast.Name) and n.id in targets} - seen
+    return any(function_needs_torch(p, f, seen | called) for p, f in called)
 
 
 def fixture_needs_torch(name: str, module: Path) -> bool:
