@@ -31,13 +31,15 @@ for p in (str(ROOT), "/usr/share/qgis/python/plugins"):
         sys.path.insert(0, p)
 
 
-HAVE_TORCH = importlib.util.find_spec("torch") is not None
+# UPSEG_TESTS_WITHOUT_TORCH=1 collects as if torch were missing (what a torch-free leg runs).
+HAVE_TORCH = (importlib.util.find_spec("torch") is not None
+              and os.environ.get("UPSEG_TESTS_WITHOUT_TORCH") != "1")
 TORCH_HINT = "the training side is not installed here: `make setup TRAINING=1` adds it"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "torch: needs the training side (torch); set from the source by tests/conftest.py"
+        "markers", "torch: needs the training side (torch); set by tests/torch_deps.py"
     )
     config.stash[_deselected_torch] = 0
 
@@ -48,6 +50,8 @@ _deselected_torch = pytest.StashKey[int]()
 class TorchMissing(pytest.Item):
     """Stands for a test whose module cannot be imported without torch, so that `-m "not torch"`
     deselects it (and pytest counts it) rather than the module failing to collect."""
+
+    funcargs: dict[str, object] = {}  # read by pytest-qgis's teardown hook
 
     def runtest(self) -> None:
         pytest.fail(f"{self.nodeid} needs torch; {TORCH_HINT}", pytrace=False)
@@ -82,9 +86,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         func = getattr(item, "originalname", item.name)
         if getattr(item, "cls", None) is not None:
             func = f"{item.cls.__name__}.{func}"
+        fixtures = getattr(item, "fixturenames", ())
         if (torch_deps.module_path_needs_torch(path)
                 or torch_deps.function_needs_torch(path, func)
-                or any(torch_deps.fixture_needs_torch(f, path) for f in getattr(item, "fixturenames", ()))):
+                or any(torch_deps.fixture_needs_torch(f, path) for f in fixtures)):
             item.add_marker(pytest.mark.torch)
 
 

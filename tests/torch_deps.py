@@ -17,7 +17,7 @@ TORCH_MODULES = frozenset({"torch", "torchvision"})
 LOCAL_PACKAGES = frozenset({"model_export", "upseg_qgis", "tests", "bench"})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
@@ -74,7 +74,7 @@ def imports_reach_torch(nodes: list[ast.AST], importer: Path) -> bool:
     return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def module_needs_torch(name: str) -> bool:
     """Does importing this repository module import torch? (Top-level statements only: imports
     inside functions run later, if at all.)"""
