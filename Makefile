@@ -13,8 +13,18 @@ DATA := $(abspath ../shared/data)
 S1F := $(DATA)/sen1floods11_sample
 OUT := out
 
-.PHONY: help setup system venv test test-qgis lint format demo qgis-process model bench ablation package \
-	gui-check clean
+# PyQt6 from PyPI in a throwaway venv: the names `make qt6-check` holds the plugin's code against.
+PYQT6_VENV := .cache/pyqt6-venv
+PYQT6_NAMES := $(CURDIR)/.cache/pyqt6-names.json
+QT6_SCAN := upseg_qgis scripts tests
+
+# Offscreen Qt and a project-local QGIS profile: tests never touch the user's own profile.
+TEST_ENV := QT_QPA_PLATFORM=offscreen XDG_DATA_HOME=$(CURDIR)/.qgis-test-profile \
+	UPSEG_QGIS_PROFILE=$(CURDIR)/.qgis-test-profile GDAL_PAM_ENABLED=NO \
+	UPSEG_PYQT6_NAMES=$(PYQT6_NAMES)
+
+.PHONY: help setup system venv test test-qgis qt6-check qt6-scan lint format demo qgis-process model \
+	bench ablation package gui-check clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -27,11 +37,22 @@ system:
 venv: system
 	@scripts/setup-venv.sh $(VENV) requirements/dev.txt $(TRAINING)
 
-test: setup ## the whole test suite (pytest + pytest-qgis, offscreen)
-	scripts/run-tests.sh tests
+test: setup qt6-check ## the whole test suite (Qt6 check, then pytest + pytest-qgis, offscreen)
+	UPSEG_PYQT6_NAMES=$(PYQT6_NAMES) scripts/run-tests.sh tests
 
 test-qgis: ## the tests that need no torch, in QGIS from Debian: make test-qgis QGIS=3.44 (or 3.40)
 	scripts/qgis-root.sh $(QGIS) scripts/test-in-root.sh
+
+qt6-check: setup qt6-scan ## fail on Qt5-only constructs and Qt names PyQt6 lacks (QGIS 4)
+
+# The check itself, with whatever venv is there (make test-qgis runs it inside each QGIS root).
+qt6-scan: $(PYQT6_NAMES)
+	$(TEST_ENV) $(PY) scripts/qt6_check.py check --pyqt6 $(PYQT6_NAMES) $(QT6_SCAN)
+
+$(PYQT6_NAMES): scripts/qt6_check.py
+	@test -x $(PYQT6_VENV)/bin/python || /usr/bin/python3 -m venv $(PYQT6_VENV)
+	$(PYQT6_VENV)/bin/python -m pip install --quiet --disable-pip-version-check PyQt6==6.11.0
+	QT_QPA_PLATFORM=offscreen $(PYQT6_VENV)/bin/python scripts/qt6_check.py dump-pyqt6 $@
 
 lint: setup ## ruff
 	$(PY) -m ruff check upseg_qgis model_export tests scripts bench
@@ -58,4 +79,4 @@ gui-check: setup ## QGIS desktop under Xvfb: plugin from the ZIP, dialog and res
 	$(PY) scripts/gui_check.py
 
 clean:
-	rm -rf $(OUT) build dist .qgis-test-profile .pytest_cache .ruff_cache
+	rm -rf $(OUT) build dist .cache .qgis-test-profile .pytest_cache .ruff_cache

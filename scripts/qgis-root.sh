@@ -25,10 +25,10 @@ SHARED="$(cd "$CHECKOUT/.." && pwd)/shared"
 ROOTS="${UPSEG_QGIS_ROOTS:-/var/cache/upseg-qgis/roots}"
 ROOT="$ROOTS/$TARGET"
 QGIS_PACKAGES=(qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-venv python3-pip
-  xvfb xauth)
+  xvfb xauth make)
 # Checkout folders that hold per-platform state: each root gets its own copy (a venv built for
 # another Python, a profile written by another QGIS), so the host's are never touched.
-PRIVATE=(.venv .qgis-profile .qgis-test-profile out dist build runs)
+PRIVATE=(.venv .cache .qgis-profile .qgis-test-profile out dist build runs)
 
 case "$TARGET" in
   3.44) SUITE=trixie BACKPORTS=1 PACKAGES=("${QGIS_PACKAGES[@]}") ;;

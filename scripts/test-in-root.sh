@@ -13,4 +13,6 @@ from qgis.core import Qgis
 print(f"test-qgis: QGIS {Qgis.QGIS_VERSION}, Python {sys.version.split()[0]}, numpy "
       f"{numpy.__version__}, GDAL {gdal.__version__}, onnxruntime {onnxruntime.__version__}")
 PY
+# The Qt6 check against this QGIS's enums (its PyQt6 names list is built here, in the root's .cache).
+make --no-print-directory qt6-scan
 exec scripts/run-tests.sh "$@"
