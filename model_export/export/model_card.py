@@ -76,6 +76,22 @@ def calibration_lines(summary: dict[str, Any]) -> list[str]:
     ]
 
 
+def architecture_text(meta: dict[str, Any], summary: dict[str, Any]) -> str:
+    arch = meta["model"].get("architecture", {})
+    dims = "-".join(str(d) for d in arch.get("dims", []))
+    text = (f"UPSeg `{meta['model']['variant']}` ({dims} channels): modality stems, a shared "
+            "4-stage ConvNeXt-style backbone (strides 4-32), a Variance Enhancement Module and "
+            "bidirectional cross-modal prompts at every stage, an all-MLP fusion decoder; "
+            "trained from scratch (no pretrained remote-sensing weights can be fetched here). ")
+    if arch.get("input_tile_contrast"):
+        text += ("Every input band also enters standardised within its own tile "
+                 "(`model_export/models/tile_contrast.py`), a copy that does not change under a "
+                 "band's gain and offset: the conversion error of `docs/rendering_check.md` "
+                 "cannot move it. ")
+    return text + (f"{summary['export']['size_bytes'] / 1e6:.2f} MB (fp32, opset "
+                   f"{summary['export']['opset']}).")
+
+
 def write_card(path: Path, summary: dict[str, Any]) -> None:
     meta = summary["metadata"]
     opt, sar = meta["inputs"]["optical"], meta["inputs"]["sar"]
@@ -106,13 +122,7 @@ def write_card(path: Path, summary: dict[str, Any]) -> None:
         "this recipe. The test split shares places with `train/`, so it measures the familiar "
         "case. The Sen1Floods11 chip was never used to choose anything.", "",
         "## Calibration", *calibration_lines(summary), "",
-        "## Architecture",
-        f"UPSeg `{meta['model']['variant']}`: modality stems, a shared 4-stage ConvNeXt-style "
-        "backbone (strides 4-32), a Variance Enhancement Module and bidirectional cross-modal "
-        "prompts at every stage, an all-MLP fusion decoder; trained from scratch (no "
-        f"pretrained remote-sensing weights can be fetched here). "
-        f"{summary['export']['size_bytes'] / 1e6:.2f} MB (fp32, opset "
-        f"{summary['export']['opset']}).", "",
+        "## Architecture", architecture_text(meta, summary), "",
         "## Training",
         f"OMBRIA `train/` (all {rec['train_patches']} patches, real Sentinel-1 + Sentinel-2 "
         f"after flood events, 256x256, ~10 m); {rec['epochs']} epochs, seed {rec['seed']}, the "
