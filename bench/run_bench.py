@@ -245,16 +245,17 @@ def raw_throughput(tile: int, batch: int, threads: int | None, spinning: bool, r
 
 def segment_once(args: argparse.Namespace) -> None:
     """Child process of the sweep: one `segment()` call, its timing record as JSON."""
-    from upseg_qgis.core.pipeline import segment
+    from upseg_qgis.core.pipeline import RuntimeOptions, TilingOptions, segment
     from upseg_qgis.core.session import load_model
 
     t0 = time.perf_counter()
     lm = load_model(None, "cpu", threads=args.threads or None,
                     spinning=None if args.spinning is None else bool(args.spinning))
     r = segment(args.optical, args.sar, args.output, loaded_model=lm,
-                tile_size=args.tile or None, batch_size=args.batch or None,
-                prefetch=None if args.prefetch is None else bool(args.prefetch),
-                parallel_runs=args.runs or None)
+                tiling=TilingOptions(tile_size=args.tile or None, batch_size=args.batch or None),
+                runtime=RuntimeOptions(
+                    prefetch=None if args.prefetch is None else bool(args.prefetch),
+                    parallel_runs=args.runs or None))
     rec = r.timing_record()
     rec["seconds_with_model_load"] = round(time.perf_counter() - t0, 4)
     rec["spinning"] = lm.spinning

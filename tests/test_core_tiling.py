@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.toy_model import build_toy_model, geographic_scene, prepared_reference
-from upseg_qgis.core.pipeline import segment
+from upseg_qgis.core.pipeline import RuntimeOptions, TilingOptions, segment
 from upseg_qgis.core.tiling import (
     StripAccumulator,
     TilingError,
@@ -102,13 +102,14 @@ def test_tiled_equals_single_pass(
     scene: tuple[Path, Path, Path], tmp_path: Path, tile: int, overlap: int, batch: int
 ) -> None:
     opt, sar, model = scene
-    common = {"model": str(model), "device": "cpu"}
-    whole = segment(str(opt), str(sar), str(tmp_path / "whole.tif"), tile_size=128, overlap=0,
-                    confidence=str(tmp_path / "whole_conf.tif"), **common)
+    common = {"model": str(model), "runtime": RuntimeOptions(device="cpu")}
+    whole = segment(str(opt), str(sar), str(tmp_path / "whole.tif"),
+                    confidence=str(tmp_path / "whole_conf.tif"), **common,
+                    tiling=TilingOptions(tile_size=128, overlap=0))
     assert whole.tile_count == 1
-    tiled = segment(str(opt), str(sar), str(tmp_path / "tiled.tif"), tile_size=tile,
-                    overlap=overlap, batch_size=batch,
-                    confidence=str(tmp_path / "tiled_conf.tif"), **common)
+    tiled = segment(str(opt), str(sar), str(tmp_path / "tiled.tif"),
+                    confidence=str(tmp_path / "tiled_conf.tif"), **common,
+                    tiling=TilingOptions(tile_size=tile, overlap=overlap, batch_size=batch))
     assert tiled.tile_count > 4
     np.testing.assert_array_equal(_read(tiled.output), _read(whole.output))
     np.testing.assert_allclose(_read(tiled.confidence), _read(whole.confidence), atol=1e-5)
@@ -130,8 +131,10 @@ def test_pipeline_memory_does_not_grow_with_scene_height(tmp_path: Path) -> None
         d.mkdir()
         opt, sar = geographic_scene(d, width=160, height=height)
         tracemalloc.start()
-        segment(str(opt), str(sar), str(d / "out.tif"), model=str(model), device="cpu",
-                tile_size=64, overlap=8, batch_size=2, confidence=str(d / "conf.tif"))
+        segment(str(opt), str(sar), str(d / "out.tif"), model=str(model),
+                confidence=str(d / "conf.tif"),
+                tiling=TilingOptions(tile_size=64, overlap=8, batch_size=2),
+                runtime=RuntimeOptions(device="cpu"))
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < 1.3 * peaks[0], peaks

@@ -35,6 +35,20 @@ UNITS: dict[str, str] = {
     "sar_linear": "SAR backscatter as linear power (sigma0 or gamma0)",
 }
 
+# Input units the plugin derives from a unit above by a fixed shift (stored value + shift is in
+# the base unit). Models never state them: the model's conversion of the base unit applies
+# after the shift. Sentinel-2 L1C/L2A products from processing baseline 04.00 (January 2022)
+# store 10000 x reflectance + 1000 (RADIO_ADD_OFFSET / BOA_ADD_OFFSET = -1000).
+DERIVED_UNITS: dict[str, tuple[str, float, str]] = {
+    "reflectance_x10000_offset1000": (
+        "reflectance_x10000",
+        -1000.0,
+        "reflectance x 10000 + 1000 (Sentinel-2 from processing baseline 04.00)",
+    ),
+}
+# Every unit a user may name for a layer.
+INPUT_UNITS: dict[str, str] = {**UNITS, **{k: v[2] for k, v in DERIVED_UNITS.items()}}
+
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -116,7 +130,9 @@ class InputSpec:
 
     @property
     def accepted_units(self) -> tuple[str, ...]:
-        return (self.units, *(c.source_units for c in self.conversions))
+        stated = (self.units, *(c.source_units for c in self.conversions))
+        derived = tuple(k for k, (base, _, _) in DERIVED_UNITS.items() if base in stated)
+        return (*stated, *derived)
 
     def conversion_for(self, units: str) -> Conversion:
         if units == self.units:
@@ -124,6 +140,18 @@ class InputSpec:
         for conv in self.conversions:
             if conv.source_units == units:
                 return conv
+        if units in DERIVED_UNITS and DERIVED_UNITS[units][0] in self.accepted_units:
+            base_units, shift, _ = DERIVED_UNITS[units]
+            base = self.conversion_for(base_units)
+            # (x + shift) * scale + offset; a base conversion through dB has no such form.
+            if not base.to_db:
+                return Conversion(
+                    source_units=units,
+                    scale=base.scale,
+                    offset=base.offset + shift * base.scale,
+                    description=f"{shift:+g}, then as {base_units}"
+                    + (f" ({base.description})" if base.description else ""),
+                )
         raise MetadataError(
             f"The model's {self.name} input accepts units {', '.join(self.accepted_units)}; "
             f"'{units}' is not among them. Choose one of those units for the {self.name} layer."
