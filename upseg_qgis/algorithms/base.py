@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtGui import QIcon
 
+from ..core.gdal_errors import RasterError, gdal_call, gdal_status
 from ..dependencies import runtime_message
+
+T = TypeVar("T")
 
 ICON_PATH = Path(__file__).resolve().parent.parent / "icon.svg"
 
@@ -33,3 +38,20 @@ class UPSegAlgorithm(QgsProcessingAlgorithm):
         message = runtime_message()
         if message:
             raise QgsProcessingException(message)
+
+
+def gdal_step(what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """A GDAL/OGR call returning an object; its failure becomes a QgsProcessingException naming
+    `what`, in either GDAL exception mode (the plugin never switches the process-wide mode)."""
+    try:
+        return gdal_call(what, fn, *args, **kwargs)
+    except RasterError as exc:
+        raise QgsProcessingException(str(exc)) from None
+
+
+def gdal_check(what: str, fn: Callable[..., int], *args: Any, **kwargs: Any) -> None:
+    """The same for a GDAL/OGR call returning an error code."""
+    try:
+        gdal_status(what, fn, *args, **kwargs)
+    except RasterError as exc:
+        raise QgsProcessingException(str(exc)) from None

@@ -31,10 +31,9 @@ from qgis.core import (
 )
 
 from .. import qt_compat as qt
-from .base import UPSegAlgorithm
+from ..core.reading import nodata_hits
+from .base import UPSegAlgorithm, gdal_step
 from .evaluate import gdal_source, layer_class_names
-
-gdal.UseExceptions()
 
 AREA_METHODS = ("Ellipsoidal (hectares)", "Planar, in the layer's CRS (hectares)")
 BLOCK_PIXELS = 1 << 22
@@ -93,14 +92,16 @@ def read_strips(band: gdal.Band, block_pixels: int = BLOCK_PIXELS):
     flags = band.GetMaskFlags()
     for y in range(0, h, rows):
         n = min(rows, h - y)
-        data = band.ReadAsArray(0, y, w, n)
+        data = gdal_step("Reading the class raster", band.ReadAsArray, 0, y, w, n)
         valid = np.ones(data.shape, bool)
         if np.issubdtype(data.dtype, np.floating):
             valid &= np.isfinite(data)
-        if nodata is not None and not np.isnan(nodata):
-            valid &= data != nodata
+        hits = nodata_hits(data, nodata)  # compared in the band's own data type
+        if hits is not None:
+            valid &= ~hits
         if not flags & (gdal.GMF_ALL_VALID | gdal.GMF_NODATA):
-            valid &= band.GetMaskBand().ReadAsArray(0, y, w, n) > 0
+            mask = band.GetMaskBand()
+            valid &= gdal_step("Reading the class raster's mask", mask.ReadAsArray, 0, y, w, n) > 0
         yield y, data, valid
 
 
@@ -170,7 +171,7 @@ class ClassAreasAlgorithm(UPSegAlgorithm):
             raise QgsProcessingException("No class raster given.")
         band_no = self.parameterAsInt(parameters, self.BAND, context) or 1
         ellipsoidal = self.parameterAsEnum(parameters, self.AREA_METHOD, context) == 0
-        ds = gdal.Open(gdal_source(layer, "class"))
+        ds = gdal_step("Opening the class raster", gdal.Open, gdal_source(layer, "class"))
         if not 1 <= band_no <= ds.RasterCount:
             raise QgsProcessingException(f"The raster has {ds.RasterCount} band(s), not {band_no}.")
         d, how = distance_area(layer.crs(), context, ellipsoidal)

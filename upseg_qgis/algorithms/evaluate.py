@@ -35,11 +35,11 @@ from .. import qt_compat as qt
 from ..core.evaluation import (
     EvaluationError,
     evaluate_rasters,
-    html_report,
     mapping_from_table,
     parse_class_mapping,
     raster_class_names,
 )
+from ..core.evaluation_report import html_report
 from .base import UPSegAlgorithm
 
 

@@ -31,12 +31,9 @@ from qgis.core import (
 )
 
 from .. import qt_compat as qt
-from .base import UPSegAlgorithm
+from .base import UPSegAlgorithm, gdal_check, gdal_step
 from .class_areas import AREA_METHODS, area_ha, distance_area, row_pixel_areas_ha
 from .evaluate import gdal_source, layer_class_names
-
-gdal.UseExceptions()
-ogr.UseExceptions()
 
 MMU_MODES = ("Merge into the largest neighbour (GDAL sieve), then drop what is left",
              "Drop smaller polygons")
@@ -109,7 +106,7 @@ class PolygonizeClassesAlgorithm(UPSegAlgorithm):
         merge = self.parameterAsEnum(parameters, self.MMU_MODE, context) == 0
         eight = self.parameterAsEnum(parameters, self.CONNECTIVITY, context) == 1
         ellipsoidal = self.parameterAsEnum(parameters, self.AREA_METHOD, context) == 0
-        src = gdal.Open(gdal_source(layer, "class"))
+        src = gdal_step("Opening the class raster", gdal.Open, gdal_source(layer, "class"))
         if not 1 <= band_no <= src.RasterCount:
             raise QgsProcessingException(
                 f"The raster has {src.RasterCount} band(s), not {band_no}.")
@@ -185,9 +182,9 @@ class PolygonizeClassesAlgorithm(UPSegAlgorithm):
     def _sieve(src: gdal.Dataset, band_no: int, path: str, threshold: int, eight: bool,
                feedback: QgsProcessingFeedback) -> gdal.Dataset:
         band = src.GetRasterBand(band_no)
-        dst = gdal.GetDriverByName("GTiff").Create(
-            path, src.RasterXSize, src.RasterYSize, 1, band.DataType,
-            ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"])
+        dst = gdal_step("Creating the sieved raster", gdal.GetDriverByName("GTiff").Create,
+                        path, src.RasterXSize, src.RasterYSize, 1, band.DataType,
+                        ["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"])
         dst.SetGeoTransform(src.GetGeoTransform())
         dst.SetProjection(src.GetProjection())
         out = dst.GetRasterBand(1)
@@ -196,34 +193,39 @@ class PolygonizeClassesAlgorithm(UPSegAlgorithm):
             out.SetNoDataValue(nodata)
         try:
             # The mask keeps nodata out of the sieve: it is neither merged nor merged into.
-            gdal.SieveFilter(band, band.GetMaskBand(), out, threshold, 8 if eight else 4,
-                             callback=_GdalProgress(feedback, 0, 30))
-        except RuntimeError as exc:
-            raise QgsProcessingException(
-                "Cancelled." if feedback.isCanceled() else f"GDAL sieve failed: {exc}") from exc
+            gdal_check("GDAL's sieve", gdal.SieveFilter, band, band.GetMaskBand(), out,
+                       threshold, 8 if eight else 4, callback=_GdalProgress(feedback, 0, 30))
+        except QgsProcessingException:
+            if feedback.isCanceled():
+                raise QgsProcessingException("Cancelled.") from None
+            raise
         out.FlushCache()
         return dst
 
     @staticmethod
     def _polygonize(band: gdal.Band, mask: gdal.Band, src: gdal.Dataset, path: str, eight: bool,
                     feedback: QgsProcessingFeedback) -> tuple[ogr.DataSource, ogr.Layer]:
-        ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+        ds = gdal_step("Creating the temporary polygons", ogr.GetDriverByName("GPKG")
+                       .CreateDataSource, path)
         srs = None
         if src.GetProjection():
             srs = osr.SpatialReference()
-            srs.ImportFromWkt(src.GetProjection())
-        lyr = ds.CreateLayer("polygons", srs, ogr.wkbPolygon)
-        lyr.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
+            gdal_check("Reading the raster's CRS", srs.ImportFromWkt, src.GetProjection())
+        lyr = gdal_step("Creating the polygon layer", ds.CreateLayer, "polygons", srs,
+                        ogr.wkbPolygon)
+        gdal_check("Adding the value field", lyr.CreateField,
+                   ogr.FieldDefn("value", ogr.OFTInteger))
         options = ["8CONNECTED=8"] if eight else []
-        lyr.StartTransaction()  # one transaction: GeoPackage inserts are slow one by one
+        # One transaction: GeoPackage inserts are slow one by one.
+        gdal_check("Starting a transaction", lyr.StartTransaction)
         try:
-            gdal.Polygonize(band, mask, lyr, 0, options,
-                            callback=_GdalProgress(feedback, 30, 70))
-        except RuntimeError as exc:
-            raise QgsProcessingException(
-                "Cancelled." if feedback.isCanceled() else f"GDAL polygonize failed: {exc}"
-            ) from exc
-        lyr.CommitTransaction()
+            gdal_check("GDAL's polygonize", gdal.Polygonize, band, mask, lyr, 0, options,
+                       callback=_GdalProgress(feedback, 30, 70))
+        except QgsProcessingException:
+            if feedback.isCanceled():
+                raise QgsProcessingException("Cancelled.") from None
+            raise
+        gdal_check("Saving the polygons", lyr.CommitTransaction)
         lyr.ResetReading()
         return ds, lyr
 
