@@ -143,10 +143,10 @@ def test_open_stages_release_everything_when_they_fail(
         return layer
 
     monkeypatch.setattr(inputs_stage, "_layer", spy)
-    with pytest.raises(RasterError, match="GDAL can read"):
-        with inputs_stage.open_layers(str(opt), str(tmp_path / "missing.tif"), meta,
-                                      InputOptions(), Reporter()):
-            pass
+    missing = str(tmp_path / "missing.tif")
+    with pytest.raises(RasterError, match="GDAL can read"), inputs_stage.open_layers(
+            str(opt), missing, meta, InputOptions(), Reporter()):
+        pass
     assert len(made) == 1 and made[0].ds is None  # the optical layer was let go
     far = write_raster(tmp_path / "far.tif", np.full((1, 9, 9), -9, np.float32),
                        (60.0, 1e-4, 0, 10.0, 0, -1e-4), descriptions=["VV"])
@@ -154,10 +154,9 @@ def test_open_stages_release_everything_when_they_fail(
     real_close = inputs_stage.StripReader.close
     monkeypatch.setattr(inputs_stage.StripReader, "close",
                         lambda self: (closed.append(self.role), real_close(self)))
-    with inputs_stage.open_layers(str(opt), str(far), meta, InputOptions(), Reporter()) as lay:
-        with pytest.raises(RasterError, match="does not overlap"):
-            with inputs_stage.open_readers(lay):
-                pass
+    with inputs_stage.open_layers(str(opt), str(far), meta, InputOptions(), Reporter()) as lay, \
+            pytest.raises(RasterError, match="does not overlap"), inputs_stage.open_readers(lay):
+        pass
     assert closed == ["optical"] and lay.optical.ds is None and lay.sar.ds is None
 
 
