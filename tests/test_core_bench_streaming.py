@@ -213,9 +213,10 @@ def test_warped_sar_is_the_same_whatever_the_chunks(scene: dict[str, Path], tmp_
     assert a.sar_resampled and b.sar_resampled
     ca, cb = _read(a.output), _read(b.output)
     assert (ca == 255).sum() == (cb == 255).sum()
+    # Measured: 0.02 % of the classes differ; confidence median 8.6e-5, max 0.001.
     assert (ca != cb).mean() < 1e-3
     pa, pb = _read(a.confidence), _read(b.confidence)
-    assert np.median(np.abs(pa - pb)) < 1e-4 and np.abs(pa - pb).max() < 0.05
+    assert np.median(np.abs(pa - pb)) < 2e-4 and np.abs(pa - pb).max() < 0.05
 
 
 def test_reads_are_bounded_by_the_chunk_width(
@@ -261,6 +262,7 @@ def test_gdal_block_cache_stays_small_while_streaming(
             runtime=RuntimeOptions(device="cpu", prefetch=False),
             report=Reporter(progress=lambda *_: used.append(gdal.GetCacheUsed())))
     scene_bytes = 1024 * 768 * (3 + 4 + 1 + 4)  # inputs + outputs
+    # Design bound (not a measurement): GDAL's cache holds well under a quarter of the scene.
     assert used and max(used) < 0.25 * scene_bytes, (max(used), scene_bytes)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.run_bench import parse_log
+from bench.runs import parse_log
 from bench.synthetic_scene import SceneSpec, ground_classes, write_scene
 from tests.toy_model import build_toy_model
 from upseg_qgis.core.pipeline import InputOptions, RuntimeOptions, TilingOptions, segment

@@ -154,7 +154,8 @@ def test_reference_in_another_crs_real_label(shared_data: Path, tmp_path: Path) 
     result = evaluate_rasters(pred, utm, ignore_value=-1)
     assert "warped" in result.alignment
     assert result.values == [0, 1]
-    # Nearest neighbour there and back moves only boundary pixels.
+    # Nearest neighbour there and back moves only boundary pixels. Measured: OA 0.988, 99.9 %
+    # of the pixels evaluated; the limits leave a margin of about twice the loss seen.
     assert result.metrics["oa"] > 0.97
     assert result.evaluated_pixels > 0.95 * 512 * 512
 
