@@ -101,14 +101,20 @@ class Conversion:
     description: str = ""
 
     def apply(self, x: np.ndarray) -> np.ndarray:
+        """float32 values in the model's units; `x` itself when nothing changes, else a new
+        array (one allocation: the later steps work in place)."""
         x = x.astype(np.float32, copy=False)
         if self.to_db:
             # Zero or negative power has no dB value: treat it as missing rather than -inf.
             with np.errstate(divide="ignore", invalid="ignore"):
                 x = np.where(x > 0, 10.0 * np.log10(np.where(x > 0, x, 1.0)), np.nan)
             x = x.astype(np.float32, copy=False)
-        if self.scale != 1.0 or self.offset != 0.0:
-            x = x * np.float32(self.scale) + np.float32(self.offset)
+            if self.scale != 1.0 or self.offset != 0.0:
+                x *= np.float32(self.scale)
+                x += np.float32(self.offset)
+        elif self.scale != 1.0 or self.offset != 0.0:
+            x = np.multiply(x, np.float32(self.scale), dtype=np.float32)
+            x += np.float32(self.offset)
         return x
 
 
@@ -168,11 +174,13 @@ class InputSpec:
                 f"({', '.join(b.description for b in self.bands)}), got {raw.shape[0]}."
             )
         x = self.conversion_for(units).apply(raw)
+        if x is raw or not x.flags.writeable:
+            x = np.array(x, dtype=np.float32)  # never change the caller's array
         lo, hi = self.clip
-        x = np.clip(x, lo, hi)  # NaN passes through np.clip unchanged
-        mean = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
-        std = np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
-        return ((x - mean) / std).astype(np.float32, copy=False)
+        np.clip(x, np.float32(lo), np.float32(hi), out=x)  # NaN passes through unchanged
+        x -= np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
+        x /= np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
+        return x
 
 
 @dataclass(frozen=True)

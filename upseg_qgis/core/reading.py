@@ -86,8 +86,9 @@ def nodata_hits(values: np.ndarray, nodata: float | None) -> np.ndarray | None:
 def masked_float(
     ds: gdal.Dataset, bands: Sequence[int], raw: np.ndarray, mask_reader: Callable[[int], Any]
 ) -> np.ndarray:
-    """Raw band values [C, h, w] (their source dtype) -> float32, NaN where a pixel is missing."""
-    out = raw.astype(np.float32)
+    """Raw band values [C, h, w] (their source dtype) -> float32, NaN where a pixel is missing.
+    A float32 `raw` is updated in place (readers pass arrays nobody else holds)."""
+    out = raw.astype(np.float32, copy=False)
     for i, b in enumerate(bands):
         band = ds.GetRasterBand(b)
         hits = nodata_hits(raw[i], band.GetNoDataValue())

@@ -15,13 +15,14 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from osgeo import gdal
+from osgeo import gdal, gdal_array
 
 from .gdal_errors import RasterError, gdal_call, gdal_errors
 from .grid import Grid, Window, choose_resampling, overlap_fraction, pixel_ratio, raster_grid
 from .reading import StripReader, read_window
 
 _EDGE_POINTS = 21  # points per window edge when finding the source footprint
+_DB_TO_LN = np.float32(np.log(10.0) / 10.0)  # 10 ** (x / 10) = exp(x * ln(10) / 10)
 # Source pixels read at once (float32, per band): a window over a much finer layer is warped
 # in parts so that memory follows the output window, not the source's resolution.
 MAX_SOURCE_PIXELS = 8 * 2**20
@@ -70,9 +71,10 @@ class WarpedReader(StripReader):
             return np.full((self.band_count, height, width), np.nan, np.float32)
         if src_win.width * src_win.height > MAX_SOURCE_PIXELS and width * height > 1:
             return self._in_parts(row, height, col, width)
-        values = read_window(ds, self.bands, src_win, self.role)
+        values = read_window(ds, self.bands, src_win, self.role)  # our own array: in place
         if self.linear_power:
-            values = np.power(np.float32(10.0), values / np.float32(10.0))
+            np.multiply(values, _DB_TO_LN, out=values)
+            np.exp(values, out=values)
         src = self._source_dataset(values, src_win)
         gdal_call(
             f"Aligning the {self.role} layer on the optical grid",
@@ -85,8 +87,9 @@ class WarpedReader(StripReader):
         out = (out[np.newaxis] if out.ndim == 2 else out).astype(np.float32, copy=False)
         if self.linear_power:
             with np.errstate(divide="ignore", invalid="ignore"):
-                out = np.where(out > 0, 10.0 * np.log10(np.where(out > 0, out, 1.0)), np.nan)
-            out = out.astype(np.float32, copy=False)
+                np.log10(out, out=out)
+            np.multiply(out, np.float32(10.0), out=out)
+            out[np.isneginf(out)] = np.nan  # zero power has no dB value: missing
         return out
 
     def _in_parts(self, row: int, height: int, col: int, width: int) -> np.ndarray:
@@ -108,11 +111,10 @@ class WarpedReader(StripReader):
         return dst
 
     def _source_dataset(self, values: np.ndarray, win: Window) -> gdal.Dataset:
-        src = self._mem.Create("", win.width, win.height, self.band_count, gdal.GDT_Float32)
+        """An in-memory dataset over `values` itself (no copy); keep `values` alive with it."""
+        src = gdal_array.OpenArray(np.ascontiguousarray(values))
         src.SetGeoTransform(self.source.window(win).gt())
         src.SetProjection(self.source.crs_wkt)
-        for i in range(self.band_count):
-            src.GetRasterBand(i + 1).WriteArray(values[i])
         return src
 
     def _source_window(self, ds: gdal.Dataset, dst: gdal.Dataset) -> Window | None:
