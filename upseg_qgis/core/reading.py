@@ -100,7 +100,9 @@ def masked_float(
             if mask is not None:
                 out[i][mask == 0] = np.nan
         if np.issubdtype(raw.dtype, np.floating):
-            out[i][~np.isfinite(raw[i])] = np.nan
+            inf = np.isinf(out[i])  # NaN is already NaN: only infinities need marking
+            if inf.any():
+                out[i][inf] = np.nan
     return out
 
 

@@ -51,7 +51,6 @@ class WarpedReader(StripReader):
         # Margin in source pixels around the footprint: the kernel's reach (average: one output
         # pixel's worth of source pixels; bilinear: one pixel) plus one for rounding.
         self._margin = int(math.ceil(pixel_ratio(target, self.source))) + 2
-        self._mem = gdal.GetDriverByName("MEM")
         self._options = gdal.WarpOptions(
             resampleAlg=resampling,
             srcNodata="nan",
@@ -65,7 +64,8 @@ class WarpedReader(StripReader):
 
     def read_window(self, row: int, height: int, col: int, width: int) -> np.ndarray:
         ds = self._dataset()
-        dst = self._target_dataset(Window(col, row, width, height))
+        out = np.empty((self.band_count, height, width), np.float32)
+        dst = self._over(out, self.target.window(Window(col, row, width, height)))
         src_win = self._source_window(ds, dst)
         if src_win is None:  # the window lies outside the source layer
             return np.full((self.band_count, height, width), np.nan, np.float32)
@@ -75,7 +75,7 @@ class WarpedReader(StripReader):
         if self.linear_power:
             np.multiply(values, _DB_TO_LN, out=values)
             np.exp(values, out=values)
-        src = self._source_dataset(values, src_win)
+        src = self._over(values, self.source.window(src_win))
         gdal_call(
             f"Aligning the {self.role} layer on the optical grid",
             gdal.Warp,
@@ -83,8 +83,7 @@ class WarpedReader(StripReader):
             src,
             options=self._options,
         )
-        out = dst.ReadAsArray()
-        out = (out[np.newaxis] if out.ndim == 2 else out).astype(np.float32, copy=False)
+        dst = src = None  # the warp wrote into `out` itself
         if self.linear_power:
             with np.errstate(divide="ignore", invalid="ignore"):
                 np.log10(out, out=out)
@@ -104,18 +103,14 @@ class WarpedReader(StripReader):
                  self.read_window(row + half, height - half, col, width))
         return np.concatenate(parts, axis=1)
 
-    def _target_dataset(self, win: Window) -> gdal.Dataset:
-        dst = self._mem.Create("", win.width, win.height, self.band_count, gdal.GDT_Float32)
-        dst.SetGeoTransform(self.target.window(win).gt())
-        dst.SetProjection(self.target.crs_wkt)
-        return dst
-
-    def _source_dataset(self, values: np.ndarray, win: Window) -> gdal.Dataset:
-        """An in-memory dataset over `values` itself (no copy); keep `values` alive with it."""
-        src = gdal_array.OpenArray(np.ascontiguousarray(values))
-        src.SetGeoTransform(self.source.window(win).gt())
-        src.SetProjection(self.source.crs_wkt)
-        return src
+    @staticmethod
+    def _over(values: np.ndarray, grid: Grid) -> gdal.Dataset:
+        """An in-memory dataset over the C-contiguous [C, h, w] float32 array itself (no copy;
+        keep the array alive while the dataset is used)."""
+        ds = gdal_array.OpenArray(values)
+        ds.SetGeoTransform(grid.gt())
+        ds.SetProjection(grid.crs_wkt)
+        return ds
 
     def _source_window(self, ds: gdal.Dataset, dst: gdal.Dataset) -> Window | None:
         """The source pixels whose footprint covers `dst` (with the kernel's margin)."""
