@@ -147,24 +147,8 @@ class EvaluateAlgorithm(UPSegAlgorithm):
                 self.tr("Both the predicted and the reference raster are needed."))
         pred_band = self.parameterAsInt(parameters, self.PREDICTION_BAND, context) or 1
         ref_band = self.parameterAsInt(parameters, self.REFERENCE_BAND, context) or 1
-        try:
-            mapping = parse_class_mapping(
-                self.parameterAsString(parameters, self.CLASS_MAPPING, context))
-            table = mapping_from_table(
-                self.parameterAsMatrix(parameters, self.CLASS_MAPPING_TABLE, context))
-        except EvaluationError as exc:
-            raise QgsProcessingException(str(exc)) from exc
-        for ref, pred in table.items():
-            if mapping.get(ref, pred) != pred:
-                raise QgsProcessingException(self.tr(
-                    "Reference value {ref} is mapped to {text} in the text and to {table} in the "
-                    "table.").format(ref=ref, text=mapping[ref], table=pred))
-            mapping[ref] = pred
-        # Unset arrives as None, "" or a NULL QVariant; parameterAsInt would turn those into 0.
-        raw_ignore = parameters.get(self.IGNORE_VALUE)
-        ignore = (None if raw_ignore is None or str(raw_ignore).strip() in ("", "NULL")
-                  else self.parameterAsInt(parameters, self.IGNORE_VALUE, context))
-
+        mapping = self._mapping(parameters, context)
+        ignore = self._ignore_value(parameters, context)
         names = layer_class_names(pred_layer, pred_band)
         if mapping:
             feedback.pushInfo(self.tr("Class mapping (reference -> predicted): {pairs}").format(
@@ -183,8 +167,51 @@ class EvaluateAlgorithm(UPSegAlgorithm):
         feedback.pushInfo(
             "OA {:.4f}  mPA {:.4f}  mIoU {:.4f}  FWIoU {:.4f}  Kappa {:.4f}".format(
                 m["oa"], m["mpa"], m["miou"], m["fwiou"], m["kappa"]))
+        outputs: dict[str, Any] = {self.OUTPUT: self._write_table(parameters, context, result)}
+        html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
+        if html_path:
+            Path(html_path).write_text(html_report(result, mapping, ignore), encoding="utf-8")
+            outputs[self.OUTPUT_HTML] = html_path
+        outputs.update({
+            self.OA: _none_if_nan(m["oa"]), self.MPA: _none_if_nan(m["mpa"]),
+            self.MIOU: _none_if_nan(m["miou"]), self.FWIOU: _none_if_nan(m["fwiou"]),
+            self.MF1: _none_if_nan(m["mf1"]), self.KAPPA: _none_if_nan(m["kappa"]),
+            self.EVALUATED_PIXELS: result.evaluated_pixels,
+            self.F1_PER_CLASS: json.dumps(result.f1_per_class()),
+            self.METRICS_JSON: result.to_json(),
+        })
+        return outputs
 
-        values = result.values
+    def _mapping(self, parameters: dict[str, Any], context: QgsProcessingContext
+                 ) -> dict[int, int]:
+        """The class mapping from the text and the table together (they must agree)."""
+        try:
+            mapping = parse_class_mapping(
+                self.parameterAsString(parameters, self.CLASS_MAPPING, context))
+            table = mapping_from_table(
+                self.parameterAsMatrix(parameters, self.CLASS_MAPPING_TABLE, context))
+        except EvaluationError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+        for ref, pred in table.items():
+            if mapping.get(ref, pred) != pred:
+                raise QgsProcessingException(self.tr(
+                    "Reference value {ref} is mapped to {text} in the text and to {table} in the "
+                    "table.").format(ref=ref, text=mapping[ref], table=pred))
+            mapping[ref] = pred
+        return mapping
+
+    def _ignore_value(self, parameters: dict[str, Any], context: QgsProcessingContext
+                      ) -> int | None:
+        # Unset arrives as None, "" or a NULL QVariant; parameterAsInt would turn those into 0.
+        raw = parameters.get(self.IGNORE_VALUE)
+        if raw is None or str(raw).strip() in ("", "NULL"):
+            return None
+        return self.parameterAsInt(parameters, self.IGNORE_VALUE, context)
+
+    def _write_table(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                     result: Any) -> str:
+        """The confusion matrix as a table: one row per reference class, then the totals."""
+        m, values = result.metrics, result.values
         fields = QgsFields()
         fields.append(qt.field("reference", "int"))
         fields.append(qt.field("ref_name", "string"))
@@ -210,21 +237,7 @@ class EvaluateAlgorithm(UPSegAlgorithm):
         totals.setAttributes([None, self.tr("(predicted total)"), *col_sums, sum(col_sums),
                               None, None, None, None])
         sink.addFeature(totals, qt.FAST_INSERT)
-
-        outputs: dict[str, Any] = {self.OUTPUT: dest_id}
-        html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
-        if html_path:
-            Path(html_path).write_text(html_report(result, mapping, ignore), encoding="utf-8")
-            outputs[self.OUTPUT_HTML] = html_path
-        outputs.update({
-            self.OA: _none_if_nan(m["oa"]), self.MPA: _none_if_nan(m["mpa"]),
-            self.MIOU: _none_if_nan(m["miou"]), self.FWIOU: _none_if_nan(m["fwiou"]),
-            self.MF1: _none_if_nan(m["mf1"]), self.KAPPA: _none_if_nan(m["kappa"]),
-            self.EVALUATED_PIXELS: result.evaluated_pixels,
-            self.F1_PER_CLASS: json.dumps(result.f1_per_class()),
-            self.METRICS_JSON: result.to_json(),
-        })
-        return outputs
+        return dest_id
 
 
 HELP_TEXT = """<p>Compares a predicted class raster (e.g. the output of \

@@ -325,6 +325,37 @@ def parse_metadata(data: str | dict[str, Any]) -> ModelMetadata:
             "plugin, or re-export the model with a matching model_export."
         )
     model = _req(data, "model", "")
+    classes, nodata = _parse_classes(data)
+    inputs_raw = _req(data, "inputs", "")
+    inputs = {n: _parse_input(n, _req(inputs_raw, n, "inputs.")) for n in INPUT_NAMES}
+    tiling = _req(data, "tiling", "")
+    tile = _int(_req(tiling, "tile_size", "tiling."), "tiling.tile_size", 16)
+    overlap = _int(_req(tiling, "overlap", "tiling."), "tiling.overlap", 0)
+    multiple = _int(tiling.get("multiple_of", 32), "tiling.multiple_of", 1)
+    if overlap * 2 >= tile:
+        raise MetadataError("upseg metadata: 'tiling.overlap' must be less than half the tile.")
+    return ModelMetadata(
+        schema_version=version,
+        name=_str(_req(model, "name", "model."), "model.name"),
+        variant=_str(_req(model, "variant", "model."), "model.variant"),
+        version=_str(_req(model, "version", "model."), "model.version"),
+        description=str(model.get("description", "")),
+        classes=classes,
+        nodata_value=nodata,
+        inputs=inputs,
+        gsd_m=_num(_req(data, "gsd_m", ""), "gsd_m"),
+        tile_size=tile,
+        overlap=overlap,
+        multiple_of=multiple,
+        training=dict(data.get("training", {})),
+        licence=str(data.get("licence", "")),
+        citation=str(data.get("citation", "")),
+        raw=data,
+    )
+
+
+def _parse_classes(data: dict[str, Any]) -> tuple[tuple[ClassInfo, ...], int]:
+    """(classes in logit order, nodata value), checked against each other."""
     classes_raw = _req(data, "classes", "")
     if not isinstance(classes_raw, list) or len(classes_raw) < 2:
         raise MetadataError("upseg metadata: 'classes' must list at least two classes.")
@@ -347,32 +378,7 @@ def parse_metadata(data: str | dict[str, Any]) -> ModelMetadata:
     nodata = _int(_req(data, "nodata_value", ""), "nodata_value", 0)
     if nodata in values or nodata > 255:
         raise MetadataError("upseg metadata: 'nodata_value' must be 0..255 and not a class value.")
-    inputs_raw = _req(data, "inputs", "")
-    inputs = {n: _parse_input(n, _req(inputs_raw, n, "inputs.")) for n in INPUT_NAMES}
-    tiling = _req(data, "tiling", "")
-    tile = _int(_req(tiling, "tile_size", "tiling."), "tiling.tile_size", 16)
-    overlap = _int(_req(tiling, "overlap", "tiling."), "tiling.overlap", 0)
-    multiple = _int(tiling.get("multiple_of", 32), "tiling.multiple_of", 1)
-    if overlap * 2 >= tile:
-        raise MetadataError("upseg metadata: 'tiling.overlap' must be less than half the tile.")
-    return ModelMetadata(
-        schema_version=version,
-        name=_str(_req(model, "name", "model."), "model.name"),
-        variant=_str(_req(model, "variant", "model."), "model.variant"),
-        version=_str(_req(model, "version", "model."), "model.version"),
-        description=str(model.get("description", "")),
-        classes=tuple(classes),
-        nodata_value=nodata,
-        inputs=inputs,
-        gsd_m=_num(_req(data, "gsd_m", ""), "gsd_m"),
-        tile_size=tile,
-        overlap=overlap,
-        multiple_of=multiple,
-        training=dict(data.get("training", {})),
-        licence=str(data.get("licence", "")),
-        citation=str(data.get("citation", "")),
-        raw=data,
-    )
+    return tuple(classes), nodata
 
 
 def metadata_from_props(props: dict[str, str], source: str = "the model") -> ModelMetadata:
