@@ -220,13 +220,3 @@ def decomposition(res: dict[str, Any]) -> list[str]:
         f"{raw['mpx_per_s']:.2f} Mpx/s (measured, the algorithm alone on the 1x scene: "
         f"{_fmt(res.get('ratio_algorithm_to_raw'), 2)}).",
     ]
-
-
-def _fmt(v: Any, nd: int = 2) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:.{nd}f}"
-    return str(v)
-
-

@@ -48,12 +48,7 @@ def core_run(scene: dict[str, Path], out: Path, **setting: Any) -> dict[str, Any
         raise RuntimeError(f"segment failed ({setting}): {res['stderr'][-2000:]}")
     rec = json.loads(line[-1][len("RESULT "):])
     rec["setting"] = setting
-    rec["process_seconds"] = round(res["seconds"], 3)
-    rec["peak_rss_mb"] = round(res["peak_rss_mb"], 1)
-    for k in ("cpu_seconds", "other_processes_cpu_seconds", "steal_seconds"):
-        rec[k] = res[k]
-    _cleanup(out)
-    return rec
+    return _with_process(rec, res, out)
 
 
 _TIME = re.compile(r"Time: ([\d.]+) s, ([\d.]+) Mpx/s \((.*)\)")
@@ -93,7 +88,11 @@ def qgis_run(scene: dict[str, Path], out: Path) -> dict[str, Any]:
     res = run_watched(cmd, env)
     if res["returncode"] != 0:
         raise RuntimeError(f"qgis_process failed: {res['stdout'][-2000:]}\n{res['stderr'][-2000:]}")
-    rec = parse_log(res["stdout"])
+    return _with_process(parse_log(res["stdout"]), res, out)
+
+
+def _with_process(rec: dict[str, Any], res: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The run's record plus what watching its process tree measured; its output removed."""
     rec["process_seconds"] = round(res["seconds"], 3)
     rec["peak_rss_mb"] = round(res["peak_rss_mb"], 1)
     for k in ("cpu_seconds", "other_processes_cpu_seconds", "steal_seconds"):
