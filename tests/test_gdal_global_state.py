@@ -66,10 +66,14 @@ def test_running_the_core_leaves_the_gdal_mode_alone(tmp_path: Path, on: bool) -
     modules = (gdal, ogr, osr)
     saved = [m.GetUseExceptions() for m in modules]
 
-    def switch(states: list[bool]) -> None:  # GDAL wants them undone in reverse order
-        for m, state in (zip(modules, states, strict=True) if any(states)
-                         else reversed(list(zip(modules, states, strict=True)))):
-            (m.UseExceptions if state else m.DontUseExceptions)()
+    def switch(states: list[bool]) -> None:
+        pairs = list(zip(modules, states, strict=True))
+        for m, state in reversed(pairs):  # GDAL wants them switched off in reverse order
+            if not state and m.GetUseExceptions():
+                m.DontUseExceptions()
+        for m, state in pairs:
+            if state and not m.GetUseExceptions():
+                m.UseExceptions()
 
     try:
         switch([on] * 3)

@@ -32,7 +32,7 @@ _UNOWNED = re.compile(r"^[0-9a-f]{8}$")
 
 def _host_tag() -> str:
     # Short and filesystem-safe; tells this machine's runs from others' on a shared folder.
-    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+    return hashlib.blake2s(socket.gethostname().encode(), digest_size=3).hexdigest()
 
 
 def run_tag() -> str:
