@@ -106,8 +106,14 @@ def masked_float(
     return out
 
 
-def read_window(ds: gdal.Dataset, bands: Sequence[int], win: Window, role: str) -> np.ndarray:
-    """Selected bands over `win`, float32 [C, h, w], NaN where missing."""
+def read_window(ds: gdal.Dataset, bands: Sequence[int], win: Window, role: str,
+                buffer: np.ndarray | None = None) -> np.ndarray:
+    """Selected bands over `win`, float32 [C, h, w], NaN where missing.
+
+    buffer: a float32 [C, h, w] array to read into when every band is Float32 (the values
+    then need no conversion, and a caller reading many windows of varying size avoids a new
+    allocation each time: glibc keeps such freed blocks, so the process would grow)."""
+    all_f32 = all(ds.GetRasterBand(b).DataType == gdal.GDT_Float32 for b in bands)
     raw = gdal_call(
         f"Reading the {role} layer",
         ds.ReadAsArray,
@@ -116,6 +122,7 @@ def read_window(ds: gdal.Dataset, bands: Sequence[int], win: Window, role: str) 
         win.width,
         win.height,
         band_list=list(bands),
+        buf_obj=buffer if buffer is not None and all_f32 else None,
     )
     if raw.ndim == 2:
         raw = raw[np.newaxis]

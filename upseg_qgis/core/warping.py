@@ -48,6 +48,7 @@ class WarpedReader(StripReader):
         self.resampling = resampling
         self.linear_power = linear_power
         self.source = raster_grid(ds, role)
+        self._buf = np.empty(0, np.float32)  # the source window's values, reused
         # Margin in source pixels around the footprint: the kernel's reach (average: one output
         # pixel's worth of source pixels; bilinear: one pixel) plus one for rounding.
         self._margin = int(math.ceil(pixel_ratio(target, self.source))) + 2
@@ -71,7 +72,7 @@ class WarpedReader(StripReader):
             return np.full((self.band_count, height, width), np.nan, np.float32)
         if src_win.width * src_win.height > MAX_SOURCE_PIXELS and width * height > 1:
             return self._in_parts(row, height, col, width)
-        values = read_window(ds, self.bands, src_win, self.role)  # our own array: in place
+        values = read_window(ds, self.bands, src_win, self.role, self._buffer(src_win))
         if self.linear_power:
             np.multiply(values, _DB_TO_LN, out=values)
             np.exp(values, out=values)
@@ -102,6 +103,13 @@ class WarpedReader(StripReader):
         parts = (self.read_window(row, half, col, width),
                  self.read_window(row + half, height - half, col, width))
         return np.concatenate(parts, axis=1)
+
+    def _buffer(self, win: Window) -> np.ndarray:
+        """A reused float32 [C, h, w] array for the source window (see read_window)."""
+        need = self.band_count * win.height * win.width
+        if self._buf.size < need:
+            self._buf = np.empty(int(need * 1.25), np.float32)
+        return self._buf[:need].reshape(self.band_count, win.height, win.width)
 
     @staticmethod
     def _over(values: np.ndarray, grid: Grid) -> gdal.Dataset:
