@@ -119,8 +119,6 @@ def describe_model(lm: LoadedModel, report: Reporter) -> None:
     meta = lm.metadata
     for w in lm.warnings:
         report.warning(w)
-    for line in lm.notes:
-        report.say(line)
     report.say(f"Model: {meta.name} {meta.version} ({meta.variant}) from {lm.path}")
     report.say(f"Execution provider: {lm.provider} (requested {', '.join(lm.requested)})")
 

@@ -152,7 +152,6 @@ class LoadedModel:
     static_hw: tuple[int, int] | None = None  # fixed H, W when the graph has them
     threads: int | None = None  # intra-op threads asked for (None: ONNX Runtime's default)
     spinning: bool = False  # idle intra-op threads spin
-    notes: list[str] = field(default_factory=list)  # informational lines for the log
 
     @property
     def provider(self) -> str:
