@@ -5,6 +5,8 @@ ViT) a multi-scale neck, fusion and the multi-scale decoder to per-pixel logits.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -41,6 +43,7 @@ class SegmentationModel(nn.Module):
         self.backbone = build_encoder(config)
         self.stems = nn.ModuleDict()  # ConvNeXt: one patch stem per modality
         self.neck: nn.Module = nn.Identity()
+        self._fixed_filters: dict[str, tuple[Tensor, Tensor]] | None = None
         if config.is_vit:
             assert config.vit_dim is not None
             self.neck = MultiScaleNeck(config.vit_dim, config.neck_dim)
@@ -64,9 +67,25 @@ class SegmentationModel(nn.Module):
     def embed(self, x: Tensor, modality: str) -> Tensor:
         """Input bands -> encoder state: the modality's stem, or DOFA's shared embedding fed
         the modality's wavelengths."""
-        if self.config.is_vit:
-            return self.backbone.embed(x, self.wavelengths(modality))
-        return self.stems[modality](x)
+        if not self.config.is_vit:
+            return self.stems[modality](x)
+        waves = self.wavelengths(modality)
+        filters = self._fixed_filters.get(modality) if self._fixed_filters else None
+        return self.backbone.embed(x, waves, filters)
+
+    @contextmanager
+    def fixed_patch_filters(self) -> Iterator[None]:
+        """Within: DOFA's patch filters are computed once per modality, so an exported graph
+        holds them as constants (they depend only on the wavelengths fixed in the model)."""
+        if self.config.is_vit:  # computed before any tracing starts: constants, not ops
+            with torch.no_grad():
+                self._fixed_filters = {
+                    m: self.backbone.patch_embed.filters(self.wavelengths(m))
+                    for m in ("optical", "sar", "early_fusion")}
+        try:
+            yield
+        finally:
+            self._fixed_filters = None
 
     def grid(self, x: Tensor) -> tuple[int, int]:
         s = self.config.output_stride

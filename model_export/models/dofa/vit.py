@@ -138,10 +138,11 @@ class DofaEncoder(nn.Module):
         grid = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=False)
         return grid.flatten(2).transpose(1, 2)
 
-    def embed(self, x: Tensor, wavelengths: Tensor) -> Tensor:
+    def embed(self, x: Tensor, wavelengths: Tensor,
+              filters: tuple[Tensor, Tensor] | None = None) -> Tensor:
         """(N, C, H, W) -> (N, 1 + h*w, D) tokens with class token and position embeddings."""
         h, w = x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
-        t = self.patch_embed(x, wavelengths) + self.pos_for(h, w)
+        t = self.patch_embed(x, wavelengths, filters) + self.pos_for(h, w)
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1)
         return torch.cat([cls, t], dim=1)
 

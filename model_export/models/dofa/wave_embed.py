@@ -56,19 +56,17 @@ class _SelfAttention(nn.Module):
 
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
-        self.heads = heads
+        self.heads, self.head_dim = heads, dim // heads
         self.in_proj_weight = nn.Parameter(torch.empty(3 * dim, dim))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * dim))
         self.out_proj = nn.Linear(dim, dim)
         nn.init.xavier_uniform_(self.in_proj_weight)
 
     def forward(self, x: Tensor) -> Tensor:  # x: (S, dim), one sequence
-        s, dim = x.shape
         q, k, v = F.linear(x, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
-        hd = dim // self.heads
-        q, k, v = (t.reshape(s, self.heads, hd).transpose(0, 1) for t in (q, k, v))
-        attn = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(hd), dim=-1)
-        return self.out_proj((attn @ v).transpose(0, 1).reshape(s, dim))
+        q, k, v = (t.reshape(-1, self.heads, self.head_dim).transpose(0, 1) for t in (q, k, v))
+        attn = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(self.head_dim), dim=-1)
+        return self.out_proj((attn @ v).transpose(0, 1).reshape(-1, self.heads * self.head_dim))
 
 
 class _PostNormLayer(nn.Module):
@@ -154,10 +152,12 @@ class DynamicPatchEmbed(nn.Module):
             weight = rows.reshape(d, c, k, k)
         return weight * WEIGHT_SCALE, bias.reshape(d) * WEIGHT_SCALE
 
-    def forward(self, x: Tensor, wavelengths: Tensor) -> Tensor:
-        if x.shape[1] != wavelengths.shape[0]:
+    def forward(self, x: Tensor, wavelengths: Tensor,
+                filters: tuple[Tensor, Tensor] | None = None) -> Tensor:
+        """`filters`: precomputed `self.filters(wavelengths)` (constants in exported graphs)."""
+        if not torch.jit.is_tracing() and x.shape[1] != wavelengths.shape[0]:
             raise ValueError(f"input has {x.shape[1]} bands but {wavelengths.shape[0]} "
                              "wavelengths were given")
-        weight, bias = self.filters(wavelengths)
+        weight, bias = filters if filters is not None else self.filters(wavelengths)
         out = F.conv2d(x, weight, bias, stride=self.kernel_size, padding=1)
         return out.flatten(2).transpose(1, 2)
