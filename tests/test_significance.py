@@ -25,6 +25,11 @@ def test_welch_agrees_with_scipy_when_available() -> None:
     ref = stats.ttest_ind(a, b, equal_var=False)
     assert t == pytest.approx(ref.statistic, rel=1e-9) and p == pytest.approx(ref.pvalue, rel=1e-6)
     assert 3 < df < 7
+    a5 = [*a[:4]]
+    ref_paired = stats.ttest_rel(a5, b)
+    from model_export.evaluation.significance import paired
+
+    assert paired(a5, b)[2] == pytest.approx(ref_paired.pvalue, rel=1e-6)
 
 
 def test_verdicts_separate_real_and_noise_differences() -> None:

@@ -66,6 +66,7 @@ class Comparison:
     ci_high: float
     n_a: int
     n_b: int
+    paired_p: float = math.nan  # paired t-test by seed (supporting, not the verdict)
 
     def significant(self, alpha: float = 0.05) -> bool:
         return bool(self.p < alpha and (self.ci_low > 0 or self.ci_high < 0))
@@ -85,6 +86,19 @@ def welch(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
     return float(t), float(df), t_two_sided_p(float(t), float(df))
 
 
+def paired(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
+    """(t, df, two-sided p) of the paired t-test on per-seed differences a_i - b_i (seed i of
+    both variants shares the initial weights of the common parts and the data order)."""
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    if d.size < 2 or len(a) != len(b):
+        return math.nan, math.nan, math.nan
+    sd = d.std(ddof=1)
+    if sd == 0:
+        return (math.inf if d.mean() else 0.0), float(d.size - 1), 0.0 if d.mean() else 1.0
+    t = float(d.mean() / (sd / math.sqrt(d.size)))
+    return t, float(d.size - 1), t_two_sided_p(t, float(d.size - 1))
+
+
 def bootstrap_ci(a: Sequence[float], b: Sequence[float], reps: int = 10000, seed: int = 0,
                  level: float = 0.95) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
@@ -99,4 +113,4 @@ def compare(name_a: str, a: Sequence[float], name_b: str, b: Sequence[float]) ->
     t, df, p = welch(a, b)
     lo, hi = bootstrap_ci(a, b)
     return Comparison(name_a, name_b, float(np.mean(a) - np.mean(b)), t, df, p, lo, hi,
-                      len(a), len(b))
+                      len(a), len(b), paired(a, b)[2])

@@ -39,15 +39,18 @@ def significance_section(results: Sequence[dict[str, Any]], variants: Sequence[s
              f"Each row: `{variants[0]}` minus the other variant, in points, over seeds. Welch's "
              "t-test (unequal variances, two-sided) and a percentile bootstrap interval of the "
              "difference of means (10 000 resamples of the seeds). Significant: p < 0.05 and the "
-             "interval excludes 0.", "",
-             "| comparison | metric | difference | t | df | p | bootstrap 95 % CI | verdict |",
-             "|---|---|---:|---:|---:|---:|---|---|"]
+             "interval excludes 0. Paired p: paired t-test over seeds (seed i of every variant "
+             "starts from the same weights of the shared parts and sees the same data order); "
+             "supporting information, the verdict uses Welch.", "",
+             "| comparison | metric | difference | t | df | p | bootstrap 95 % CI | verdict | "
+             "paired p |", "|---|---|---:|---:|---:|---:|---|---|---:|"]
     verdicts = []
     for label, key in METRICS:
         for c in comparisons(results, variants, key):
             lines.append(f"| `{c.a}` − `{c.b}` | {label} | {c.mean_diff:+.2f} | {c.t:.2f} | "
                          f"{c.df:.1f} | {c.p:.3g} | [{c.ci_low:+.2f}, {c.ci_high:+.2f}] | "
-                         f"{'significant' if c.significant() else 'not significant'} |")
+                         f"{'significant' if c.significant() else 'not significant'} | "
+                         f"{c.paired_p:.3g} |")
             if key == METRICS[0][1]:
                 verdicts.append(_sentence(c, label))
     return "\n".join([*lines, "", "Verdict (computed, water IoU):", "",
