@@ -1,7 +1,8 @@
 """CPU cost of the encoders: parameters, GMACs and seconds per megapixel through the plugin's own
 segmentation pipeline, float32 vs int8, for ConvNeXt tiny and the DOFA variants.
 
-    python -m bench.cost_table            # -> bench/cost_results.json, docs/benchmark_cost.md
+    python -m bench.cost_table    # -> bench/cost_results.json, docs/benchmark_cost.md, and the
+                                  #    marked section of docs/benchmark.md
 
 Each variant is built with random weights (cost does not depend on the weights), exported by the
 project's exporter (metadata, parity, int8 via ONNX Runtime dynamic quantisation; the int8 class
@@ -30,6 +31,8 @@ if str(ROOT) not in sys.path:
 
 RESULTS = ROOT / "bench" / "cost_results.json"
 DOC = ROOT / "docs" / "benchmark_cost.md"
+BENCH_DOC = ROOT / "docs" / "benchmark.md"  # the table also goes here, between these markers
+START, END = "<!-- cost-table:start -->", "<!-- cost-table:end -->"
 CHIP = ROOT.parent / "shared" / "data" / "sen1floods11_sample"
 VARIANTS = ("upseg_tiny", "upseg_dofa_tiny", "upseg_dofa_small", "upseg_dofa_base")
 
@@ -124,11 +127,30 @@ def write_doc(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
     return "\n".join([*lines, ""])
 
 
+def insert_into_benchmark_page(table: str) -> None:
+    """Replace (or append) the marked cost section of docs/benchmark.md, leaving the rest."""
+    page = BENCH_DOC.read_text() if BENCH_DOC.is_file() else ""
+    body = table.replace("# CPU cost", "## CPU cost", 1)
+    block = f"{START}\n{body}\n{END}"
+    if START in page and END in page:
+        page = page[:page.index(START)] + block + page[page.index(END) + len(END):]
+    else:
+        page = page.rstrip("\n") + "\n\n" + block + "\n"
+    BENCH_DOC.write_text(page)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.cost_table", description=__doc__)
     p.add_argument("--models", nargs="+", default=list(VARIANTS))
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--doc-only", action="store_true", help="rewrite the pages from the results")
     args = p.parse_args(argv)
+    if args.doc_only:
+        saved = json.loads(RESULTS.read_text())
+        text = write_doc(saved["rows"], saved["info"])
+        DOC.write_text(text)
+        insert_into_benchmark_page(text)
+        return 0
     import onnxruntime
     import torch
 
@@ -148,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.write_text(json.dumps({"info": info, "rows": rows}, indent=2) + "\n")
     text = write_doc(rows, info)
     DOC.write_text(text)
+    insert_into_benchmark_page(text)
     print(text)
     return 0
 
