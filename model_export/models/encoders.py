@@ -15,6 +15,8 @@ per modality, DOFA one shared wavelength-conditioned patch embedding fed each mo
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -44,8 +46,7 @@ def modality_wavelengths(cfg: UPSegConfig, modality: str) -> list[float]:
     names = cfg.optical_bands if modality == "optical" else cfg.sar_bands
     count = cfg.in_channels_optical if modality == "optical" else cfg.in_channels_sar
     if names is None:
-        raise ValueError(f"a DOFA model needs the {modality} bands' wavelengths: set "
-                         f"wavelengths_{modality} or {modality}_bands in the model config")
+        names = _assumed_bands(modality, count)
     if len(names) != count:
         raise ValueError(f"{modality}_bands names {len(names)} bands, the model takes {count}")
     return wavelengths_for(names, modality)
@@ -53,3 +54,20 @@ def modality_wavelengths(cfg: UPSegConfig, modality: str) -> list[float]:
 
 def wavelength_buffer(cfg: UPSegConfig, modality: str) -> torch.Tensor:
     return torch.tensor(modality_wavelengths(cfg, modality), dtype=torch.float32)
+
+
+# When a model is built without band names (e.g. `model_export info`, a quick experiment), DOFA
+# still needs wavelengths: assume the usual orders and say so. Training always passes the
+# dataset's band names, so trained models never rely on this.
+_DEFAULT_BANDS = {"optical": ("red", "green", "blue", "nir"), "sar": ("vv", "vh")}
+
+
+def _assumed_bands(modality: str, count: int) -> tuple[str, ...]:
+    default = _DEFAULT_BANDS[modality]
+    if count > len(default):
+        raise ValueError(f"a DOFA model needs the wavelengths of its {count} {modality} bands: "
+                         f"set wavelengths_{modality} or {modality}_bands in the model config")
+    warnings.warn(f"no {modality} band names given: assuming {', '.join(default[:count])} for "
+                  f"the DOFA wavelengths (set {modality}_bands or wavelengths_{modality})",
+                  stacklevel=3)
+    return default[:count]
