@@ -143,3 +143,12 @@ def test_upseg_dofa_loads_published_weights_into_its_encoder(tmp_path: Path) -> 
     assert torch.equal(model.backbone.blocks[3].attn.proj.bias,
                        torch.load(path)["model"]["blocks.3.attn.proj.bias"])
     assert not any(p.requires_grad for p in model.backbone.parameters())
+
+
+def test_patch_embedding_of_another_kernel_is_refused(tmp_path: Path) -> None:
+    """A patch-14 generator (DOFA v2) fits everything else: coverage alone would pass."""
+    state = published_state(32, 2, patch=14)
+    path = tmp_path / "dofa_v2_like.pth"
+    torch.save(state, path)
+    with pytest.raises(PretrainedLoadError, match="another patch size"):
+        load_dofa_weights(_tiny(), path, verbose=False)

@@ -23,10 +23,11 @@ import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
 from ..backbone import read_state_dict
-from ..load_report import LoadReport
+from ..load_report import LoadReport, PretrainedLoadError
 from .vit import DofaEncoder
 
 MAE_PREFIXES = ("decoder_", "mask_token")
+PATCH_KEY = "patch_embed.weight_generator.fc_weight.weight"
 VIT_MARKERS = ("blocks.0.attn.qkv.weight", "patch_embed.weight_generator.fc_weight.weight")
 
 
@@ -91,5 +92,12 @@ def load_dofa_weights(encoder: DofaEncoder, path: str | Path, *, name: str = "do
     if not any(k in state for k in VIT_MARKERS) and any(k.startswith("stages.") for k in state):
         hint = "This looks like a ConvNeXt checkpoint (stages.N.*): use the convnext encoder."
     report.enforce(allow_partial, hint=hint)
+    if PATCH_KEY in report.mismatched and not allow_partial:
+        # The rest may load, but a patch embedding for another kernel (e.g. DOFA v2, patch 14)
+        # makes every token wrong: never call that pretrained by accident.
+        raise PretrainedLoadError(
+            f"{path}: the wavelength weight generator's output layer ({PATCH_KEY}) does not fit "
+            f"this patch-{encoder.patch_size} encoder (another patch size, e.g. DOFA v2 with "
+            "patch 14?); pass allow_partial to load the rest anyway.\n" + report.text())
     encoder.load_state_dict(usable, strict=False)
     return report
