@@ -38,6 +38,9 @@ def test_verdicts_separate_real_and_noise_differences() -> None:
     assert clear.significant() and clear.ci_low > 0 and clear.p < 1e-6
     assert not noise.significant() and noise.ci_low < 0 < noise.ci_high
     assert math.isnan(welch([1.0], [2.0, 3.0])[2])
+    # Power: 2.802 standard errors (normal approximation of 80 % power, two-sided 5 %).
+    se = noise.detectable / 2.802
+    assert se == pytest.approx(math.sqrt(2.5 / 5 + 1.25 / 5), rel=1e-9)
 
 
 def test_report_section_names_each_comparison() -> None:

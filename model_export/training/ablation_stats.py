@@ -29,7 +29,8 @@ def _sentence(c: Comparison, label: str) -> str:
     sig = "**significant**" if c.significant() else "**not significant**"
     return (f"`{c.a}` vs `{c.b}`: {c.mean_diff:+.2f} points {label}, Welch t = {c.t:.2f} "
             f"(df {c.df:.1f}), p = {c.p:.3g}, bootstrap 95 % CI [{c.ci_low:+.2f}, "
-            f"{c.ci_high:+.2f}]: {sig} at the 5 % level.")
+            f"{c.ci_high:+.2f}]: {sig} at the 5 % level ({c.n_a} vs {c.n_b} seeds; a true "
+            f"difference of about {c.detectable:.1f} points would be found with 80 % power).")
 
 
 def significance_section(results: Sequence[dict[str, Any]], variants: Sequence[str]) -> str:
