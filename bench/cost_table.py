@@ -68,13 +68,15 @@ def fake_checkpoint(name: str, path: Path) -> dict[str, Any]:
 
 
 def segment_seconds(model_path: Path, out_dir: Path, repeats: int) -> dict[str, Any]:
+    from upseg_qgis.core.options import RuntimeOptions, TilingOptions
     from upseg_qgis.core.pipeline import segment
 
     best = float("inf")
     for i in range(repeats):
         res = segment(str(CHIP / "Spain_7370579_S2Hand.tif"),
                       str(CHIP / "Spain_7370579_S1Hand.tif"), str(out_dir / f"map{i}.tif"),
-                      model=str(model_path), device="cpu", tile_size=256, overlap=32)
+                      model=str(model_path), tiling=TilingOptions(tile_size=256, overlap=32),
+                      runtime=RuntimeOptions(device="cpu"))
         best = min(best, res.seconds)
     mpx = res.width * res.height / 1e6
     return {"seconds": best, "megapixels": mpx, "s_per_mpx": best / mpx, "tiles": res.tile_count}
