@@ -69,6 +69,9 @@ demo: setup ## segment a real Sentinel-1 + Sentinel-2 chip headless with the emb
 ablation: setup ## UPSeg vs baselines and ablations on OMBRIA, 3 seeds -> docs/ablation.md (long)
 	$(PY) -m model_export ablation --config model_export/configs/ablation_ombria.yaml
 
+cost: setup ## CPU cost table, ConvNeXt tiny vs DOFA (params, GMACs, s/Mpx fp32/int8) -> docs/benchmark_cost.md
+	$(PY) -m bench.cost_table
+
 bench: setup ## speed vs the raw ONNX Runtime limit, memory vs scene size -> bench/results.json, docs/benchmark.md (long)
 	$(PY) -m bench.run_bench
 
