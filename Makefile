@@ -25,7 +25,7 @@ setup: system $(STAMP) ## install QGIS/GDAL from Debian and the pinned Python pa
 system:
 	@scripts/setup-system.sh
 
-$(STAMP): requirements/plugin.txt requirements/dev.txt | system
+$(STAMP): requirements/plugin.txt requirements/cluster.txt requirements/dev.txt | system
 	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	@touch $@
