@@ -10,11 +10,17 @@ DATA := $(abspath ../shared/data)
 S1F := $(DATA)/sen1floods11_sample
 OUT := out
 
+# PyQt6 from PyPI in a throwaway venv: the names `make qt6-check` holds the plugin's code against.
+PYQT6_VENV := .cache/pyqt6-venv
+PYQT6_NAMES := $(CURDIR)/.cache/pyqt6-names.json
+QT6_SCAN := upseg_qgis scripts tests
+
 # Offscreen Qt and a project-local QGIS profile: tests never touch the user's own profile.
 TEST_ENV := QT_QPA_PLATFORM=offscreen XDG_DATA_HOME=$(CURDIR)/.qgis-test-profile \
-	UPSEG_QGIS_PROFILE=$(CURDIR)/.qgis-test-profile GDAL_PAM_ENABLED=NO
+	UPSEG_QGIS_PROFILE=$(CURDIR)/.qgis-test-profile GDAL_PAM_ENABLED=NO \
+	UPSEG_PYQT6_NAMES=$(PYQT6_NAMES)
 
-.PHONY: help setup system test lint format demo qgis-process model bench ablation package \
+.PHONY: help setup system test qt6-check lint format demo qgis-process model bench ablation package \
 	gui-check clean
 
 help: ## this list
@@ -30,8 +36,16 @@ $(STAMP): requirements/plugin.txt requirements/cluster.txt requirements/dev.txt 
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	@touch $@
 
-test: setup ## the whole test suite (pytest + pytest-qgis, offscreen)
+test: setup qt6-check ## the whole test suite (Qt6 check, then pytest + pytest-qgis, offscreen)
 	$(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider tests
+
+qt6-check: setup $(PYQT6_NAMES) ## fail on Qt5-only constructs and Qt names PyQt6 lacks (QGIS 4)
+	$(TEST_ENV) $(PY) scripts/qt6_check.py check --pyqt6 $(PYQT6_NAMES) $(QT6_SCAN)
+
+$(PYQT6_NAMES): scripts/qt6_check.py
+	@test -x $(PYQT6_VENV)/bin/python || /usr/bin/python3 -m venv $(PYQT6_VENV)
+	$(PYQT6_VENV)/bin/python -m pip install --quiet --disable-pip-version-check PyQt6==6.11.0
+	QT_QPA_PLATFORM=offscreen $(PYQT6_VENV)/bin/python scripts/qt6_check.py dump-pyqt6 $@
 
 lint: setup ## ruff
 	$(PY) -m ruff check upseg_qgis model_export tests scripts bench
@@ -58,4 +72,4 @@ gui-check: setup ## QGIS desktop under Xvfb: plugin from the ZIP, dialog and res
 	$(PY) scripts/gui_check.py
 
 clean:
-	rm -rf $(OUT) build dist .qgis-test-profile .pytest_cache .ruff_cache
+	rm -rf $(OUT) build dist .cache .qgis-test-profile .pytest_cache .ruff_cache

@@ -79,13 +79,14 @@ def build(out: Path) -> Path:
                 "model",
                 QgsProcessingParameterFile(
                     "model", "UPSeg model (empty: embedded default)",
-                    QgsProcessingParameterFile.File, "", None, True, "ONNX models (*.onnx)",
+                    QgsProcessingParameterFile.Behavior.File, "", None, True,
+                    "ONNX models (*.onnx)",
                 ),
             ),
             (
                 "mmu_ha",
                 QgsProcessingParameterNumber(
-                    "mmu_ha", "Minimum mapping unit (ha)", QgsProcessingParameterNumber.Double,
+                    "mmu_ha", "Minimum mapping unit (ha)", QgsProcessingParameterNumber.Type.Double,
                     0.0, False, 0.0,
                 ),
             ),

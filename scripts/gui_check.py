@@ -130,8 +130,9 @@ def _qgis_side(cfg: dict[str, Any]) -> None:  # noqa: C901 - a linear script of 
         ren.setRedBand(4)
         ren.setGreenBand(3)
         ren.setBlueBand(2)
-        s2.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum,
-                                  QgsRasterMinMaxOrigin.CumulativeCut)
+        s2.setContrastEnhancement(
+            QgsContrastEnhancement.ContrastEnhancementAlgorithm.StretchToMinimumMaximum,
+            QgsRasterMinMaxOrigin.Limits.CumulativeCut)
         QgsProject.instance().addMapLayers([s1, s2])
         iface.mapCanvas().setExtent(s2.extent())
         iface.mapCanvas().refresh()
@@ -257,7 +258,8 @@ def _qgis_side(cfg: dict[str, Any]) -> None:  # noqa: C901 - a linear script of 
                 raise RuntimeError("no confirmation dialog appeared")
             result["question"] = box.text() if hasattr(box, "text") else ""
             if install:
-                box.button(QMessageBox.Yes).click()  # real install, in the background task
+                # a real install, in the background task
+                box.button(QMessageBox.StandardButton.Yes).click()
                 wait_for_report(0)
             else:
                 shot(box, "dependency_question.png",

@@ -23,6 +23,11 @@ DEFAULT_MODEL = Path(PLUGIN) / "models" / "upseg_default.onnx"
 EXCLUDED_DIRS = {"__pycache__", "tests", "test", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".orig", ".rej", ".swp", ".tmp"}
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # reproducible archives
+# What the QGIS plugin repository requires of an upload (besides Bandit and detect-secrets,
+# which tests/test_package.py runs on the unpacked zip).
+REQUIRED_METADATA = ("name", "description", "about", "version", "qgisMinimumVersion",
+                     "qgisMaximumVersion", "author", "email", "tracker", "repository")
+MAX_ZIP_BYTES = 25 * 1024 * 1024
 
 
 def plugin_version(root: Path = ROOT) -> str:
@@ -55,9 +60,12 @@ def check(files: dict[str, Path], root: Path = ROOT) -> list[str]:
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(root / "metadata.txt", encoding="utf-8")
     general = parser["general"] if parser.has_section("general") else {}
-    for key in ("name", "version", "qgisMinimumVersion", "description", "author", "email"):
+    for key in REQUIRED_METADATA:
         if not general.get(key):
             problems.append(f"metadata.txt lacks '{key}'")
+    top = general.get("qgisMaximumVersion", "0").split(".")[0]
+    if not top.isdigit() or int(top) < 4:
+        problems.append("qgisMaximumVersion must be 4 or more, or QGIS 4 users never see it")
     icon = general.get("icon")
     if icon and f"{PLUGIN}/{icon}" not in files:
         problems.append(f"the icon {icon} named in metadata.txt is missing")
@@ -88,6 +96,12 @@ def build(out_dir: Path = ROOT / "dist", root: Path = ROOT, require_model: bool 
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             zf.writestr(info, path.read_bytes())
+    if tmp.stat().st_size > MAX_ZIP_BYTES:
+        size = tmp.stat().st_size / 2**20
+        tmp.unlink()
+        raise SystemExit(f"cannot package: the zip is {size:.1f} MiB, the plugin repository "
+                         f"takes at most {MAX_ZIP_BYTES / 2**20:.0f} MiB (ship large models "
+                         "through a model catalogue, not in the zip)")
     tmp.replace(zip_path)  # never leave a half-written zip under the final name
     log(f"{zip_path} ({zip_path.stat().st_size / 1e6:.1f} MB, {len(files)} files)")
     return zip_path

@@ -65,8 +65,8 @@ def test_plan_pins_the_requirement_keeps_numpy_and_never_targets_site_packages(
     assert plan.missing_dependencies == ["upseg-not-there>=1"]
     assert second[-1] == "upseg-not-there>=1"
     assert second[second.index("--constraint") + 1] == str(plan.constraints_path)
-    assert "numpy<2" in plan.constraints
-    assert f"numpy=={importlib.metadata.version('numpy')}" in plan.constraints
+    # QGIS's numpy pinned as it is (1.x or 2.x): never installed, upgraded or downgraded.
+    assert plan.constraints == [f"numpy=={importlib.metadata.version('numpy')}"]
     for cmd in plan.commands:
         assert "--user" not in cmd and "--target" in cmd
         assert not any(re.match(r"^numpy\b", a) for a in cmd)
@@ -157,8 +157,37 @@ def test_real_pip_target_install_from_a_local_wheelhouse(tmp_path: Path, monkeyp
     assert again.ok, again.details
 
 
-def test_macos_gets_the_cpu_package_of_the_same_version(monkeypatch) -> None:
-    monkeypatch.setattr(sys, "platform", "darwin")
-    assert di.default_requirement() == ORT_REQUIREMENT.replace("onnxruntime-gpu", "onnxruntime")
-    monkeypatch.setattr(sys, "platform", "linux")
-    assert di.default_requirement() == ORT_REQUIREMENT
+@pytest.mark.parametrize(("platform", "machine", "python", "package"), [
+    ("linux", "x86_64", (3, 11), "onnxruntime-gpu"),  # Debian 12, QGIS 3.22/3.40
+    ("linux", "x86_64", (3, 13), "onnxruntime-gpu"),  # Debian 13, QGIS 3.40/3.44
+    ("win32", "AMD64", (3, 12), "onnxruntime-gpu"),  # OSGeo4W / standalone QGIS 3.40+
+    ("darwin", "arm64", (3, 12), "onnxruntime"),  # no GPU build for macOS
+    ("linux", "aarch64", (3, 12), "onnxruntime"),
+    ("darwin", "x86_64", (3, 12), None),  # 1.31 publishes no Intel-mac wheel
+    ("win32", "AMD64", (3, 9), None),  # QGIS 3.22 on Windows: too old a Python
+])
+def test_picks_the_build_for_the_python_and_platform(platform, machine, python,
+                                                     package) -> None:
+    build = di.pick_build(platform, machine, python)
+    if package is None:
+        assert build.requirement == ""
+        assert f"Python {python[0]}.{python[1]}" in build.reason
+    else:
+        assert build.requirement == f"{package}=={di.ORT_VERSION}"
+        assert package in build.reason and f"{python[0]}.{python[1]}" in build.reason
+
+
+def test_an_unsupported_platform_stops_the_plan_with_the_reason(monkeypatch,
+                                                               tmp_path: Path) -> None:
+    monkeypatch.setattr(di, "_machine", lambda: "ppc64le")
+    plan = di.plan_install(tmp_path / "t", python=SYSTEM_PYTHON, check_pip=False)
+    assert plan.problems and "publishes no build" in plan.problems[0]
+    report = di.run_install(plan, runner=_fail_if_called)
+    assert not report.ok and "ppc64le" in report.message
+
+
+def test_the_plan_says_what_it_picked(tmp_path: Path) -> None:
+    plan = di.plan_install(tmp_path / "t", python=SYSTEM_PYTHON, check_pip=False)
+    report = di.run_install(plan, dry_run=True, runner=_fail_if_called)
+    assert f"Picked: {plan.choice}" in report.message
+    assert plan.requirement.split("==")[0] in plan.choice

@@ -23,7 +23,8 @@ def test_metadata_txt_has_the_fields_the_plugin_repository_expects() -> None:
     general = parser["general"]
     missing = [k for k in REQUIRED_METADATA if not general.get(k)]
     assert not missing, f"metadata.txt lacks {missing}"
-    assert general["qgisMinimumVersion"] == "3.22"
+    assert general["qgisMinimumVersion"] == "3.40"
+    assert general["qgisMaximumVersion"] == "4.99" and general["supportsQt6"] == "True"
     assert general["hasProcessingProvider"] == "yes"
     assert (ROOT / "LICENSE").is_file() and "GPL" in general["about"]
     # One source: the plugin folder's metadata.txt is the top-level file.

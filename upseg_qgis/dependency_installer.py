@@ -6,7 +6,11 @@ are never written to, and QGIS's numpy is never replaced:
 1. ``pip install --no-deps --target DIR onnxruntime-gpu==X`` (so pip does not drag in a second
    numpy, which `--target` would otherwise install next to QGIS's own);
 2. ``pip install --target DIR -c constraints <its other dependencies QGIS lacks>`` (flatbuffers,
-   protobuf, ...), with a constraint file that pins QGIS's numpy version and keeps numpy < 2.
+   protobuf, ...), with a constraint file that pins QGIS's own numpy version (1.x or 2.x), so
+   numpy is never installed, upgraded or downgraded.
+
+Which package: `pick_build()` chooses onnxruntime-gpu or onnxruntime for the running Python and
+platform, and the report says what it picked and why.
 
 `plan_install()` builds the commands without running anything (testable without network);
 `run_install()` runs them (or only reports them with `dry_run=True`), then checks that
@@ -29,13 +33,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dependencies import ORT_REQUIREMENT, add_private_site_dir, private_site_dir
+from .dependencies import (
+    MIN_PYTHON,
+    ORT_VERSION,
+    add_private_site_dir,
+    private_site_dir,
+    runtime_problems,
+)
 
 # Run-time dependencies of onnxruntime(-gpu) 1.31.1 (its wheel's Requires-Dist without extras);
 # tests check this list against the installed wheel's metadata. numpy is QGIS's business.
 ORT_DEPENDENCIES: tuple[str, ...] = ("flatbuffers", "numpy>=1.21.6", "packaging",
                                      "protobuf>=4.25.8")
-NUMPY_CONSTRAINT = "numpy<2"  # Debian/OSGeo4W GDAL bindings are built against numpy 1.x
 PIP_TIMEOUT_S = 1800  # onnxruntime-gpu is ~340 MB: slow links need time
 
 
@@ -49,6 +58,7 @@ class InstallPlan:
     constraints_path: Path
     commands: list[list[str]]
     problems: list[str] = field(default_factory=list)  # reasons the install cannot run
+    choice: str = ""  # which ONNX Runtime build was picked, and why
 
     def command_lines(self) -> list[str]:
         return [shlex.join(c) for c in self.commands]
@@ -162,20 +172,55 @@ def missing_dependencies(dependencies: Sequence[str] = ORT_DEPENDENCIES) -> list
 
 
 def numpy_constraints() -> list[str]:
-    """Keep numpy < 2 and, when QGIS has numpy, exactly QGIS's version."""
-    cons = [NUMPY_CONSTRAINT]
+    """Pin QGIS's own numpy (1.x or 2.x alike), so pip can neither upgrade nor downgrade it."""
     version = _installed_version("numpy")
-    if version and int(version.split(".")[0]) < 2:
-        cons.append(f"numpy=={version}")
-    return cons
+    return [f"numpy=={version}"] if version else []
+
+
+@dataclass(frozen=True)
+class OrtBuild:
+    requirement: str
+    reason: str  # what the user is told about the choice
+
+
+_GPU_PLATFORMS = {("linux", "x86_64"), ("linux", "amd64"), ("win32", "amd64"),
+                  ("win32", "x86_64")}
+_CPU_PLATFORMS = {("darwin", "arm64"), ("linux", "aarch64"), ("linux", "arm64"),
+                  ("win32", "arm64")}
+
+
+def pick_build(platform: str | None = None, machine: str | None = None,
+               python: tuple[int, int] | None = None) -> OrtBuild:
+    """The ONNX Runtime package for this Python and platform (ONNX Runtime 1.31 publishes wheels
+    for CPython 3.11-3.14: the GPU build for x86-64 Linux and Windows, the CPU build for
+    Apple-silicon macOS and 64-bit ARM Linux/Windows)."""
+    platform = platform or sys.platform
+    machine = (machine or _machine()).lower()
+    major, minor = python or sys.version_info[:2]
+    key = ("linux" if platform.startswith("linux") else platform, machine)
+    where = f"Python {major}.{minor} on {platform}/{machine}"
+    if (major, minor) < MIN_PYTHON:
+        return OrtBuild("", f"ONNX Runtime {ORT_VERSION} has no build for {where}.")
+    if key in _GPU_PLATFORMS:
+        return OrtBuild(f"onnxruntime-gpu=={ORT_VERSION}",
+                        f"onnxruntime-gpu for {where}: runs on an NVIDIA GPU when CUDA 13 and "
+                        "cuDNN 9 are installed, otherwise on the CPU.")
+    if key in _CPU_PLATFORMS:
+        return OrtBuild(f"onnxruntime=={ORT_VERSION}",
+                        f"onnxruntime (CPU build; no GPU build is published) for {where}.")
+    return OrtBuild("", f"ONNX Runtime {ORT_VERSION} publishes no build for {where}; install "
+                        "an onnxruntime that pip offers for it by hand (see the user guide).")
+
+
+def _machine() -> str:
+    import platform
+
+    return platform.machine() or "unknown"
 
 
 def default_requirement() -> str:
-    """The pinned ONNX Runtime for this platform: onnxruntime-gpu has no macOS wheels, so macOS
-    gets the CPU package of the same version (never both in one Python)."""
-    if sys.platform == "darwin":
-        return ORT_REQUIREMENT.replace("onnxruntime-gpu", "onnxruntime")
-    return ORT_REQUIREMENT
+    """The pinned ONNX Runtime for this platform (never both packages in one Python)."""
+    return pick_build().requirement
 
 
 def plan_install(target: Path | None = None, requirement: str | None = None,
@@ -185,7 +230,9 @@ def plan_install(target: Path | None = None, requirement: str | None = None,
     """The pip commands that would install `requirement` into the private folder; nothing runs
     except (with `check_pip`) `python -m pip --version`."""
     target = Path(target) if target else private_site_dir()
-    requirement = requirement or default_requirement()
+    build = pick_build()
+    choice = build.reason if not requirement else f"{requirement}, as asked."
+    requirement = requirement or build.requirement
     python = python or find_python()
     problems: list[str] = []
     if python is None:
@@ -203,11 +250,8 @@ def plan_install(target: Path | None = None, requirement: str | None = None,
                     "python3-pip package with the OSGeo4W setup).")
         except (OSError, subprocess.SubprocessError) as exc:
             problems.append(f"Cannot run {python}: {exc}")
-    numpy_version = _installed_version("numpy")
-    if numpy_version and int(numpy_version.split(".")[0]) >= 2:
-        # Not ours to change: it is QGIS's numpy. Say it; install ONNX Runtime anyway.
-        problems.append(f"QGIS's Python has numpy {numpy_version}; the plugin does not "
-                        "downgrade QGIS's own numpy.")
+    if not requirement:
+        problems.append(build.reason)
     missing = missing_dependencies(dependencies)
     constraints = numpy_constraints()
     constraints_path = target.parent / "upseg_pip_constraints.txt"
@@ -217,9 +261,8 @@ def plan_install(target: Path | None = None, requirement: str | None = None,
     commands = [[*base, "--no-deps", requirement]]
     if missing:
         commands.append([*base, "--constraint", str(constraints_path), *missing])
-    fatal = [p for p in problems if "numpy" not in p]
     return InstallPlan(python, target, requirement, missing, constraints, constraints_path,
-                       commands, fatal)
+                       commands, problems, choice)
 
 
 def manual_instructions(plan: InstallPlan | None = None) -> str:
@@ -264,8 +307,8 @@ def run_install(plan: InstallPlan, dry_run: bool = False, runner: Runner = subpr
         return report
     if dry_run:
         report.ok = True
-        report.message = ("Dry run, nothing installed. These commands would run:\n"
-                          + "\n".join(plan.command_lines()))
+        report.message = (f"Dry run, nothing installed. Picked: {plan.choice}\n"
+                          "These commands would run:\n" + "\n".join(plan.command_lines()))
         return report
     plan.target.mkdir(parents=True, exist_ok=True)
     if plan.missing_dependencies:
@@ -314,8 +357,10 @@ def _verify(report: InstallReport) -> None:
         report.importable_now = importlib.import_module("onnxruntime") is not None
     report.ok = True
     installed = [plan.requirement, *plan.missing_dependencies]
+    runtime_problems(refresh=True)  # the plugin's own check sees the new package
     lines = [
         f"Installed {', '.join(installed)} into {plan.target} (pip of {plan.python}).",
+        f"Picked: {plan.choice}",
         f"ONNX Runtime {report.version} imports; execution providers it offers: "
         f"{', '.join(report.providers)} (CUDA also needs CUDA 13 and cuDNN 9 on this machine; "
         "the segment log says which provider really ran).",

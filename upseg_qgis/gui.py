@@ -1,4 +1,5 @@
-"""Desktop-only: at load, say when ONNX Runtime or numpy 1.x is missing, and offer to install
+"""Desktop-only: at load, say when inference cannot run (ONNX Runtime missing, a numpy that
+QGIS's GDAL cannot use), and offer to install
 ONNX Runtime into the plugin-private folder (`dependency_installer`), in the background, then
 tell the user exactly what happened.
 
@@ -10,9 +11,10 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from qgis.core import Qgis, QgsApplication, QgsMessageLog, QgsTask
+from qgis.core import QgsApplication, QgsMessageLog, QgsTask
 from qgis.PyQt.QtWidgets import QMessageBox, QPushButton
 
+from . import qt_compat as qt
 from .dependencies import runtime_problems
 
 # Running tasks and open message widgets must stay referenced, or Qt/Python drops them.
@@ -31,14 +33,14 @@ def offer_dependency_install(iface: Any) -> None:
         return
     bar = iface.messageBar()
     text = " ".join(problems)
-    if not onnxruntime_missing():  # e.g. numpy 2: not ours to change, only to explain
-        bar.pushMessage("UPSeg", text, level=Qgis.Warning, duration=0)
+    if not onnxruntime_missing():  # e.g. a foreign numpy in QGIS: ours to explain, not to change
+        bar.pushMessage("UPSeg", text, level=qt.WARNING, duration=0)
         return
     widget = bar.createMessage("UPSeg", text + " Segmentation needs it.")
     button = QPushButton("Install ONNX Runtime…")
     button.clicked.connect(lambda: ask_and_install(iface))
     widget.layout().addWidget(button)
-    _KEEP["message"] = bar.pushWidget(widget, Qgis.Warning)
+    _KEEP["message"] = bar.pushWidget(widget, qt.WARNING)
 
 
 def ask_and_install(iface: Any) -> None:
@@ -50,14 +52,14 @@ def ask_and_install(iface: Any) -> None:
         QMessageBox.warning(parent, "UPSeg: cannot install ONNX Runtime",
                             " ".join(plan.problems) + "\n\n" + manual_instructions(plan))
         return
-    box = QMessageBox(QMessageBox.Question, "UPSeg: install ONNX Runtime?",
-                      f"Install {plan.requirement} (onnxruntime-gpu: about 340 MB download) "
-                      f"with pip into\n"
+    box = QMessageBox(QMessageBox.Icon.Question, "UPSeg: install ONNX Runtime?",
+                      f"Install {plan.requirement} with pip into\n"
                       f"{plan.target}\n\nOnly that folder is written; QGIS's own Python "
-                      "packages, numpy included, are not touched.",
-                      QMessageBox.Yes | QMessageBox.No, parent)
+                      f"packages, numpy included, are not touched.\n\n{plan.choice}",
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
     box.setDetailedText("Commands:\n" + "\n".join(plan.command_lines()))
-    if box.exec_() != QMessageBox.Yes:
+    box.exec()
+    if box.standardButton(box.clickedButton()) != QMessageBox.StandardButton.Yes:
         return
     _start_install(iface, plan)
 
@@ -75,17 +77,17 @@ def _start_install(iface: Any, plan: Any) -> None:
             bar.popWidget(_KEEP.pop("message"))
         if exception is not None or report is None:
             text = f"The installer stopped: {exception}"
-            QgsMessageLog.logMessage(text, "UPSeg", Qgis.Critical)
+            QgsMessageLog.logMessage(text, "UPSeg", qt.CRITICAL)
             QMessageBox.critical(iface.mainWindow(), "UPSeg", text)
             return
         QgsMessageLog.logMessage(report.message + "\n\n" + report.details, "UPSeg",
-                                 Qgis.Info if report.ok else Qgis.Critical)
-        box = QMessageBox(QMessageBox.Information if report.ok else QMessageBox.Critical,
+                                 qt.INFO if report.ok else qt.CRITICAL)
+        box = QMessageBox(QMessageBox.Icon.Information if report.ok else QMessageBox.Icon.Critical,
                           "UPSeg: ONNX Runtime installed" if report.ok
                           else "UPSeg: ONNX Runtime not installed",
-                          report.message, QMessageBox.Ok, iface.mainWindow())
+                          report.message, QMessageBox.StandardButton.Ok, iface.mainWindow())
         box.setDetailedText(report.details)
-        box.exec_()
+        box.exec()
 
     task = QgsTask.fromFunction(f"Installing {plan.requirement} for UPSeg", work,
                                 on_finished=finished)
@@ -93,4 +95,4 @@ def _start_install(iface: Any, plan: Any) -> None:
     QgsApplication.taskManager().addTask(task)
     iface.messageBar().pushMessage(
         "UPSeg", f"Installing {plan.requirement} in the background (see the task bar)…",
-        level=Qgis.Info, duration=10)
+        level=qt.INFO, duration=10)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 import traceback
 
-from qgis.core import Qgis, QgsMessageLog, QgsProcessingAlgorithm
+from qgis.core import QgsMessageLog, QgsProcessingAlgorithm
+
+from .. import qt_compat as qt
 
 # module name -> class name; add new algorithms here.
 _ALGORITHMS: dict[str, str] = {
@@ -27,6 +29,6 @@ def algorithm_classes() -> list[type[QgsProcessingAlgorithm]]:
             QgsMessageLog.logMessage(
                 f"UPSeg: algorithm '{module}' failed to load:\n{traceback.format_exc()}",
                 "UPSeg",
-                Qgis.Critical,
+                qt.CRITICAL,
             )
     return classes

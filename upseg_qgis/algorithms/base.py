@@ -7,7 +7,7 @@ from pathlib import Path
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtGui import QIcon
 
-from ..dependencies import install_instructions, runtime_problems
+from ..dependencies import runtime_message
 
 ICON_PATH = Path(__file__).resolve().parent.parent / "icon.svg"
 
@@ -28,7 +28,8 @@ class UPSegAlgorithm(QgsProcessingAlgorithm):
         return QIcon(str(ICON_PATH))
 
     def require_runtime(self) -> None:
-        """Stop with exact install instructions when ONNX Runtime or numpy 1.x is missing."""
-        problems = runtime_problems()
-        if problems:
-            raise QgsProcessingException(" ".join(problems) + "\n" + install_instructions())
+        """Stop with what to do when inference cannot run here (ONNX Runtime missing, a numpy
+        that QGIS's GDAL or ONNX Runtime cannot use, a too old Python)."""
+        message = runtime_message()
+        if message:
+            raise QgsProcessingException(message)

@@ -16,11 +16,8 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsDistanceArea,
     QgsFeature,
-    QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
-    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -31,10 +28,9 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsRectangle,
     QgsUnitTypes,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
+from .. import qt_compat as qt
 from .base import UPSegAlgorithm
 from .evaluate import gdal_source, layer_class_names
 
@@ -69,7 +65,7 @@ def distance_area(crs: QgsCoordinateReferenceSystem, context: QgsProcessingConte
 
 
 def area_ha(d: QgsDistanceArea, geometry: QgsGeometry) -> float:
-    return d.convertAreaMeasurement(d.measureArea(geometry), QgsUnitTypes.AreaHectares)
+    return d.convertAreaMeasurement(d.measureArea(geometry), qt.AREA_HECTARES)
 
 
 def row_pixel_areas_ha(ds: gdal.Dataset, d: QgsDistanceArea) -> np.ndarray:
@@ -162,7 +158,7 @@ class ClassAreasAlgorithm(UPSegAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(self.AREA_METHOD, "Area method",
                                                      list(AREA_METHODS), False, 0))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Class areas", QgsProcessing.TypeVector))
+            self.OUTPUT, "Class areas", qt.SOURCE_VECTOR))
         self.addOutput(QgsProcessingOutputNumber(self.TOTAL_AREA_HA, "Total valid area (ha)"))
         self.addOutput(QgsProcessingOutputNumber(self.VALID_PIXELS, "Valid pixels"))
         self.addOutput(QgsProcessingOutputNumber(self.NODATA_PIXELS, "Nodata pixels"))
@@ -194,13 +190,13 @@ class ClassAreasAlgorithm(UPSegAlgorithm):
         total_ha = sum(areas.values())
 
         fields = QgsFields()
-        fields.append(QgsField("class_value", QVariant.Int))
-        fields.append(QgsField("class_name", QVariant.String))
-        fields.append(QgsField("pixel_count", QVariant.LongLong))
-        fields.append(QgsField("area_ha", QVariant.Double))
-        fields.append(QgsField("percent", QVariant.Double))
+        fields.append(qt.field("class_value", "int"))
+        fields.append(qt.field("class_name", "string"))
+        fields.append(qt.field("pixel_count", "int64"))
+        fields.append(qt.field("area_ha", "double"))
+        fields.append(qt.field("percent", "double"))
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                             QgsWkbTypes.NoGeometry,
+                                             qt.WKB_NO_GEOMETRY,
                                              QgsCoordinateReferenceSystem())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
@@ -209,7 +205,7 @@ class ClassAreasAlgorithm(UPSegAlgorithm):
             name = names.get(v) or f"class {v}"
             f = QgsFeature(fields)
             f.setAttributes([v, name, counts[v], areas[v], pct])
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
+            sink.addFeature(f, qt.FAST_INSERT)
             feedback.pushInfo(f"{name} ({v}): {counts[v]} px, {areas[v]:.4f} ha, {pct:.2f} %")
         feedback.pushInfo(f"Valid: {valid_px} px, {total_ha:.4f} ha; nodata: "
                           f"{total_px - valid_px} px.")

@@ -14,11 +14,8 @@ from typing import Any
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
-    QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsPalettedRasterRenderer,
-    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -32,10 +29,9 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterString,
     QgsRasterLayer,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
+from .. import qt_compat as qt
 from ..core.evaluation import (
     EvaluationError,
     evaluate_rasters,
@@ -123,9 +119,9 @@ class EvaluateAlgorithm(UPSegAlgorithm):
             0, False, ["Reference value", "Predicted value"], None, True))
         self.addParameter(QgsProcessingParameterNumber(
             self.IGNORE_VALUE, "Ignore reference value (e.g. 255 or -1)",
-            QgsProcessingParameterNumber.Integer, None, True))
+            qt.NUMBER_INTEGER, None, True))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Confusion matrix", QgsProcessing.TypeVector))
+            self.OUTPUT, "Confusion matrix", qt.SOURCE_VECTOR))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_HTML, "Accuracy report (HTML)", "HTML files (*.html)", None, True, True))
         for key, label in ((self.OA, "Overall accuracy (0-1)"),
@@ -186,15 +182,15 @@ class EvaluateAlgorithm(UPSegAlgorithm):
 
         values = result.values
         fields = QgsFields()
-        fields.append(QgsField("reference", QVariant.Int))
-        fields.append(QgsField("ref_name", QVariant.String))
+        fields.append(qt.field("reference", "int"))
+        fields.append(qt.field("ref_name", "string"))
         for v in values:
-            fields.append(QgsField(f"pred_{_field_suffix(v)}", QVariant.LongLong))
-        fields.append(QgsField("total", QVariant.LongLong))
+            fields.append(qt.field(f"pred_{_field_suffix(v)}", "int64"))
+        fields.append(qt.field("total", "int64"))
         for name in ("pa", "precision", "iou", "f1"):
-            fields.append(QgsField(name, QVariant.Double))
+            fields.append(qt.field(name, "double"))
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                             QgsWkbTypes.NoGeometry,
+                                             qt.WKB_NO_GEOMETRY,
                                              QgsCoordinateReferenceSystem())
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
@@ -204,12 +200,12 @@ class EvaluateAlgorithm(UPSegAlgorithm):
             f.setAttributes([v, m["class_names"][i], *cm[i], sum(cm[i]),
                              _none_if_nan(m["pa"][i]), _none_if_nan(m["precision"][i]),
                              _none_if_nan(m["iou"][i]), _none_if_nan(m["f1"][i])])
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
+            sink.addFeature(f, qt.FAST_INSERT)
         totals = QgsFeature(fields)
         col_sums = [sum(row[j] for row in cm) for j in range(len(values))]
         totals.setAttributes([None, "(predicted total)", *col_sums, sum(col_sums),
                               None, None, None, None])
-        sink.addFeature(totals, QgsFeatureSink.FastInsert)
+        sink.addFeature(totals, qt.FAST_INSERT)
 
         outputs: dict[str, Any] = {self.OUTPUT: dest_id}
         html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)

@@ -16,11 +16,8 @@ from typing import Any
 from osgeo import gdal, ogr, osr
 from qgis.core import (
     QgsFeature,
-    QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
-    QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
@@ -31,10 +28,9 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
     QgsProcessingUtils,
-    QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
+from .. import qt_compat as qt
 from .base import UPSegAlgorithm
 from .class_areas import AREA_METHODS, area_ha, distance_area, row_pixel_areas_ha
 from .evaluate import gdal_source, layer_class_names
@@ -88,7 +84,7 @@ class PolygonizeClassesAlgorithm(UPSegAlgorithm):
         self.addParameter(QgsProcessingParameterBand(self.BAND, "Band", 1, self.INPUT, True))
         self.addParameter(QgsProcessingParameterNumber(
             self.MMU_HA, "Minimum mapping unit (hectares, 0: keep everything)",
-            QgsProcessingParameterNumber.Double, 0.0, False, 0.0))
+            qt.NUMBER_DOUBLE, 0.0, False, 0.0))
         self.addParameter(QgsProcessingParameterEnum(
             self.MMU_MODE, "Polygons below the minimum mapping unit", list(MMU_MODES), False, 0))
         self.addParameter(QgsProcessingParameterEnum(
@@ -96,7 +92,7 @@ class PolygonizeClassesAlgorithm(UPSegAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(
             self.AREA_METHOD, "Area method", list(AREA_METHODS), False, 0))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Class polygons", QgsProcessing.TypeVectorPolygon))
+            self.OUTPUT, "Class polygons", qt.SOURCE_VECTOR_POLYGON))
         self.addOutput(QgsProcessingOutputNumber(self.POLYGON_COUNT, "Polygons written"))
         self.addOutput(QgsProcessingOutputNumber(self.DROPPED_COUNT,
                                                  "Polygons dropped below the MMU"))
@@ -148,11 +144,11 @@ class PolygonizeClassesAlgorithm(UPSegAlgorithm):
             ogr_ds, ogr_layer = self._polygonize(band, mask, src, polys_path, eight, feedback)
 
             fields = QgsFields()
-            fields.append(QgsField("class_value", QVariant.Int))
-            fields.append(QgsField("class_name", QVariant.String))
-            fields.append(QgsField("area_ha", QVariant.Double))
+            fields.append(qt.field("class_value", "int"))
+            fields.append(qt.field("class_name", "string"))
+            fields.append(qt.field("area_ha", "double"))
             sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields,
-                                                 QgsWkbTypes.MultiPolygon, layer.crs())
+                                                 qt.WKB_MULTIPOLYGON, layer.crs())
             if sink is None:
                 raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
             total = max(1, ogr_layer.GetFeatureCount())
@@ -171,7 +167,7 @@ class PolygonizeClassesAlgorithm(UPSegAlgorithm):
                 f = QgsFeature(fields)
                 f.setGeometry(geom)
                 f.setAttributes([value, names.get(value) or f"class {value}", area])
-                sink.addFeature(f, QgsFeatureSink.FastInsert)
+                sink.addFeature(f, qt.FAST_INSERT)
                 written += 1
                 if i % 1000 == 0:
                     feedback.setProgress(70 + 30 * i / total)

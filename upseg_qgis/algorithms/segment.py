@@ -31,6 +31,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QColor
 
+from .. import qt_compat as qt
 from .base import UPSegAlgorithm
 
 # Static strings (not indices) so modeler chains and qgis_process read `SAR_UNITS=sar_db`.
@@ -119,7 +120,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
             QgsProcessingParameterFile(
                 self.MODEL,
                 "Model (ONNX exported by model_export; empty: the embedded default model)",
-                QgsProcessingParameterFile.File,
+                qt.FILE_BEHAVIOR_FILE,
                 "",
                 None,
                 True,
@@ -135,7 +136,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
         tile = QgsProcessingParameterNumber(
             self.TILE_SIZE,
             "Tile size in pixels (empty: from the model)",
-            QgsProcessingParameterNumber.Integer,
+            qt.NUMBER_INTEGER,
             None,
             True,
             16,
@@ -144,7 +145,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
         overlap = QgsProcessingParameterNumber(
             self.OVERLAP,
             "Tile overlap in pixels (empty: from the model)",
-            QgsProcessingParameterNumber.Integer,
+            qt.NUMBER_INTEGER,
             None,
             True,
             0,
@@ -153,7 +154,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
         batch = QgsProcessingParameterNumber(
             self.BATCH_SIZE,
             "Tiles per batch (empty: from the model)",
-            QgsProcessingParameterNumber.Integer,
+            qt.NUMBER_INTEGER,
             None,
             True,
             1,

@@ -23,11 +23,11 @@ import json
 import math
 import re
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.parsers import expat
 
 import numpy as np
 from osgeo import gdal, osr
@@ -213,20 +213,39 @@ def qml_class_names(path: str) -> dict[int, str]:
     qml = Path(path).with_suffix(".qml")
     if not qml.is_file():
         return {}
-    try:
-        root = ET.parse(qml).getroot()
-    except ET.ParseError:
-        return {}
     names: dict[int, str] = {}
-    for entry in root.iter("paletteEntry"):
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        if tag != "paletteEntry":
+            return
         try:
-            value = int(float(entry.get("value", "")))
+            value = int(float(attrs.get("value", "")))
         except ValueError:
-            continue
-        label = (entry.get("label") or "").strip()
+            return
+        label = (attrs.get("label") or "").strip()
         if label:
             names[value] = label
+
+    try:
+        _safe_xml_parse(qml.read_bytes(), start)
+    except (expat.ExpatError, ValueError):
+        return {}
     return names
+
+
+def _safe_xml_parse(data: bytes, start: Any) -> None:
+    """Stream XML through expat with DTDs and entities refused (a .qml has neither), so a
+    hostile file can neither expand entities nor reach external resources."""
+    parser = expat.ParserCreate()
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+
+    def refuse(*_args: object) -> None:
+        raise ValueError("DTDs and entities are not allowed in a .qml")
+
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.StartElementHandler = start
+    parser.Parse(data, True)
 
 
 def raster_class_names(path: str, band: int = 1) -> dict[int, str]:
