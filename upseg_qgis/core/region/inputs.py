@@ -118,7 +118,9 @@ def build_mosaic(scenes: Sequence[Scene], role: str, folder: Path) -> str:
             for i, s in enumerate(scenes)
         ]
     dest = folder / f"{role.lower()}_mosaic.vrt"
-    opts = gdal.BuildVRTOptions(resolution="highest")
+    # Without a nodata value, gaps between scenes would read as 0, a valid value: an alpha band
+    # marks them missing instead (the single-scene code honours alpha as a mask).
+    opts = gdal.BuildVRTOptions(resolution="highest", addAlpha=not _all_have_nodata(sources))
     vrt = gdal_call(f"Mosaicking the {role} scenes", gdal.BuildVRT, str(dest), sources,
                     options=opts)
     # BuildVRT drops band descriptions; band selection reads them.
@@ -127,6 +129,15 @@ def build_mosaic(scenes: Sequence[Scene], role: str, folder: Path) -> str:
             vrt.GetRasterBand(b).SetDescription(label)
     vrt = None
     return str(dest)
+
+
+def _all_have_nodata(paths: Sequence[str]) -> bool:
+    for path in paths:
+        ds = open_raster(path, "scene")
+        if any(ds.GetRasterBand(b).GetNoDataValue() is None
+               for b in range(1, ds.RasterCount + 1)):
+            return False
+    return True
 
 
 def _as_float(path: str, dest: Path) -> str:
