@@ -18,10 +18,10 @@ from osgeo import gdal
 from tests.region_scenes import mosaic, read, real_scenes, synthetic_scenes
 from tests.toy_model import build_toy_model
 from upseg_qgis.core.pipeline import segment
+from upseg_qgis.core.raster_io import RasterError
 from upseg_qgis.core.region.manifest import WorkFolder
 from upseg_qgis.core.region.run import RegionError, segment_region
 from upseg_qgis.core.region.runner import run_window
-from upseg_qgis.core.raster_io import RasterError
 
 REAL = {"tile_size": 128, "overlap": 16, "device": "cpu"}
 
