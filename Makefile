@@ -62,8 +62,9 @@ demo: setup ## segment a real Sentinel-1 + Sentinel-2 chip headless with the emb
 ablation: setup ## UPSeg vs baselines and ablations on OMBRIA, 3 seeds -> docs/ablation.md (long)
 	$(PY) -m model_export ablation --config model_export/configs/ablation_ombria.yaml
 
-bench: setup ## speed vs the raw ONNX Runtime limit, memory vs scene size -> bench/results.json, docs/benchmark.md (long)
+bench: setup ## speed vs the raw ONNX Runtime limit, memory vs scene size, region jobs on 1/2 Dask workers -> bench/*.json, docs/benchmark*.md (long)
 	$(PY) -m bench.run_bench
+	$(PY) -m bench.region_bench
 
 package: setup ## the plugin ZIP for "Install from ZIP" -> dist/
 	$(PY) scripts/package.py --require-model

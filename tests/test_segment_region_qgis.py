@@ -39,7 +39,8 @@ def test_segment_region_in_qgis_process(qgis_process: Any, shared_data: Path, tm
     log = "\n".join(doc["log"]["info"])
     assert "4 optical and 2 SAR scene(s)" in log
     assert "upseg_qgis.core.cli region --optical" in log and "--scheduler tcp://" in log
-    ref = segment(sc["s2"], sc["s1"], str(tmp_path / "ref.tif"), confidence=str(tmp_path / "rc.tif"),
+    ref = segment(sc["s2"], sc["s1"], str(tmp_path / "ref.tif"),
+                  confidence=str(tmp_path / "rc.tif"),
                   tile_size=128, overlap=16, device="cpu")
     np.testing.assert_array_equal(read(out), read(ref.output))
     np.testing.assert_array_equal(read(conf), read(ref.confidence))
