@@ -88,6 +88,9 @@ def test_manifest_round_trip_resume_and_torn_lines(tmp_path: Path) -> None:
         f.write('{"name": "r001_c001", "ti')  # torn by a crash
     assert sorted(work.finished()) == ["r000_c000", "r001_c000"]
     assert work.finished()["r001_c000"].empty
+    (work.tiles / "r000_c001.halo.1234abcd.partial.tif").write_bytes(b"killed mid-window")
+    assert work.remove_strays({"tiles/r000_c000.tif"}) == 1
+    assert [p.name for p in work.tiles.iterdir()] == ["r000_c000.tif"]
 
 
 def test_unreadable_manifest_says_what_to_do(tmp_path: Path) -> None:

@@ -133,6 +133,15 @@ class WorkFolder:
     def release_lock(self) -> None:
         self.lock.unlink(missing_ok=True)
 
+    def remove_strays(self, keep: set[str]) -> int:
+        """Delete files in tiles/ that no finished window owns (left by killed workers)."""
+        n = 0
+        for p in self.tiles.glob("*"):
+            if f"tiles/{p.name}" not in keep and p.is_file():
+                p.unlink(missing_ok=True)
+                n += 1
+        return n
+
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 

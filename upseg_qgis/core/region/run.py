@@ -352,5 +352,6 @@ def _finish(
     conf_tiles = [work.path / str(r.confidence) for r in recs] if conf is not None else []
     if conf is not None and any(r.confidence is None for r in recs):
         raise RegionError("Some tiles have no confidence; rerun with restart to redo them.")
+    work.remove_strays({str(r.tile) for r in recs} | {str(r.confidence) for r in recs})
     info(f"Assembling {len(tiles)} tile(s) into {out}")
     assemble(job.grid, classes, job.nodata, tiles, out, conf_tiles, conf)
