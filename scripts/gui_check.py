@@ -9,8 +9,9 @@ empty profile and this same file as the startup code (`qgis.bin --code scripts/g
 1. "main": ONNX Runtime available (the project venv on PYTHONPATH). The plugin is installed with
    QGIS's own "Install from ZIP" code, the Sentinel-2 and Sentinel-1 chip of
    ../shared/data/sen1floods11_sample are added, the `upseg:segment` dialog is opened
-   (screenshot), run from the dialog with the embedded default model (or, until that exists, the
-   tests' toy model: said in the result), its log shown (screenshot: the execution provider
+   (screenshot; and one of its help panel explaining the selected model), run from the dialog
+   with the embedded default model (or, until that exists, the tests' toy model: said in the
+   result), its log shown (screenshot: the execution provider
    line), and the styled result with its legend shown in the main window (screenshot).
 2. "offer": QGIS without ONNX Runtime: the plugin's message bar offer (screenshot) and the
    confirmation it asks before installing (screenshot; answered "No", nothing is installed).
@@ -136,6 +137,27 @@ def _qgis_side(cfg: dict[str, Any]) -> None:  # noqa: C901 - a linear script of 
         QgsProject.instance().addMapLayers([s1, s2])
         iface.mapCanvas().setExtent(s2.extent())
         iface.mapCanvas().refresh()
+        def model_help(dialog: Any) -> None:
+            """The help panel explains the selected model (the embedded one here)."""
+            from qgis.PyQt.QtWidgets import QComboBox, QSplitter, QTextBrowser
+
+            browser = dialog.findChild(QTextBrowser, "textShortHelp")
+            combo = dialog.findChild(QComboBox, "upsegModelChoices")
+            if browser is None or combo is None:
+                raise RuntimeError("the segment dialog has no model help or model drop-down")
+            result["model_help"] = browser.toPlainText()[:1500]
+            result["model_choices"] = [combo.itemText(i) for i in range(combo.count())]
+            dialog.resize(1260, 880)
+            for splitter in dialog.findChildren(QSplitter):
+                if splitter.isAncestorOf(browser):
+                    splitter.setSizes([520, 740])
+            settle(300)
+            browser.verticalScrollBar().setValue(0)
+            shot(dialog, "segment_model_help.png",
+                 "the segment dialog's help explaining the selected (embedded) model: inputs "
+                 "with bands and units, classes with colours, tiling, test metrics, licence")
+            dialog.resize(1000, 800)
+
         ProcessingConfig.setSettingValue(ProcessingConfig.KEEP_DIALOG_OPEN, True)
         params = {"OPTICAL": s2.id(), "SAR": s1.id(), "MODEL": cfg["model"],
                   "OUTPUT": cfg["output"]}
@@ -145,6 +167,7 @@ def _qgis_side(cfg: dict[str, Any]) -> None:  # noqa: C901 - a linear script of 
         _KEEP.append(dialog)
         shot(dialog, "segment_dialog.png",
              "the upseg:segment dialog with the Sentinel-2 and Sentinel-1 layers selected")
+        model_help(dialog)
 
         def finished(ok: bool, results: dict[str, Any]) -> None:
             QTimer.singleShot(500, lambda: after_run(ok, results))

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-EXPECTED = ("segment_dialog.png", "segment_log.png", "segment_result.png",
+EXPECTED = ("segment_dialog.png", "segment_model_help.png", "segment_log.png", "segment_result.png",
             "polygonize_result.png", "dependency_offer.png", "dependency_question.png")
 
 
@@ -37,6 +37,10 @@ def test_gui_check_in_the_qgis_desktop(shared_data: Path, tmp_path: Path) -> Non
     # The legend carries the model's class names (entries "value: name #colour").
     names = [entry.split(" ", 1)[1].rsplit(" ", 1)[0] for entry in main["legend"]]
     assert len(names) >= 2 and all(n and not n.startswith("class ") for n in names)
+    # The dialog's help explains the selected model; the drop-down offers the catalogue.
+    assert "Model: UPSeg-tiny water" in main["model_help"]
+    assert "S2 B4 red" in main["model_help"] and "#0070ff" in main["model_help"]
+    assert main["model_choices"][1] == "Embedded default model"
     assert main["polygonize"]["POLYGON_COUNT"] > 0
     assert sum(r["percent"] for r in main["class_areas"]) == pytest.approx(100)
     assert "ONNX Runtime is not installed" in offer["message_bar"][0]

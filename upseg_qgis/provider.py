@@ -7,6 +7,7 @@ from pathlib import Path
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from . import model_settings
 from .algorithms import algorithm_classes
 from .version import plugin_version
 
@@ -28,6 +29,15 @@ class UPSegProvider(QgsProcessingProvider):
 
     def svgIconPath(self) -> str:
         return str(ICON_PATH)
+
+    def load(self) -> bool:
+        # The model settings on Processing's options page (Providers > UPSeg).
+        model_settings.register(self.icon())
+        self.refreshAlgorithms()
+        return True
+
+    def unload(self) -> None:
+        model_settings.unregister()
 
     def loadAlgorithms(self) -> None:
         for cls in algorithm_classes():

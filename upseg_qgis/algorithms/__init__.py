@@ -16,6 +16,8 @@ _ALGORITHMS: dict[str, str] = {
     "evaluate": "EvaluateAlgorithm",
     "polygonize_classes": "PolygonizeClassesAlgorithm",
     "class_areas": "ClassAreasAlgorithm",
+    "download_model": "DownloadModelAlgorithm",
+    "model_info": "ModelInfoAlgorithm",
 }
 
 

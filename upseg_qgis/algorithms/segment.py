@@ -32,6 +32,7 @@ from qgis.core import (
 from qgis.PyQt.QtGui import QColor
 
 from .. import qt_compat as qt
+from ..model_access import MODEL_FILE_FILTER, resolve_parameter
 from .base import UPSegAlgorithm
 
 # Static strings (not indices) so modeler chains and qgis_process read `SAR_UNITS=sar_db`.
@@ -75,7 +76,18 @@ class SegmentAlgorithm(UPSegAlgorithm):
         return ["segmentation", "land cover", "water", "flood", "sar", "sentinel", "onnx", "upseg"]
 
     def shortHelpString(self) -> str:
-        return HELP_TEXT
+        return self.help_for_model(None)
+
+    def help_for_model(self, model: str | None) -> str:
+        """The help, starting with what MODEL's model expects (the dialog follows MODEL)."""
+        from ..segment_dialog import model_help_html
+
+        return model_help_html(model) + HELP_TEXT
+
+    def createCustomParametersWidget(self, parent: Any = None) -> Any:
+        from ..segment_dialog import create_dialog
+
+        return create_dialog(self, parent)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer(self.OPTICAL, "Optical layer"))
@@ -119,12 +131,12 @@ class SegmentAlgorithm(UPSegAlgorithm):
         self.addParameter(
             QgsProcessingParameterFile(
                 self.MODEL,
-                "Model (ONNX exported by model_export; empty: the embedded default model)",
+                "Model (an .onnx file or a catalogue model id; empty: the embedded default model)",
                 qt.FILE_BEHAVIOR_FILE,
                 "",
                 None,
                 True,
-                "ONNX models (*.onnx)",
+                MODEL_FILE_FILTER,
             )
         )
         self.addParameter(
@@ -208,6 +220,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
         confidence = None
         if parameters.get(self.OUTPUT_CONFIDENCE) not in (None, ""):
             confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context)
+        model = resolve_parameter(self.parameterAsFile(parameters, self.MODEL, context), feedback)
         threads = QgsApplication.maxThreads()  # Processing's "max threads" setting, -1 = all
 
         shown = {"step": -1}
@@ -225,7 +238,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
                 optical.source(),
                 sar.source(),
                 output,
-                model=self.parameterAsFile(parameters, self.MODEL, context) or None,
+                model=str(model.path) if model.path else None,
                 optical_bands=self.parameterAsInts(parameters, self.OPTICAL_BANDS, context) or None,
                 sar_bands=self.parameterAsInts(parameters, self.SAR_BANDS, context) or None,
                 optical_units=self.parameterAsEnumString(parameters, self.OPTICAL_UNITS, context),
@@ -356,9 +369,12 @@ thousands: reflectance_x10000; fractions: reflectance). Set them when detection 
 units the model does not accept are refused.</dd>
 <dt>SAR units (SAR_UNITS)</dt><dd>The same for the SAR layer (mostly negative floats: sar_db; \
 small positive floats: sar_linear).</dd>
-<dt>Model (MODEL)</dt><dd>An .onnx file exported by <code>python -m model_export export</code>. \
-Empty: the embedded default model (water / not water from Sentinel-1 + Sentinel-2, trained on \
-OMBRIA).</dd>
+<dt>Model (MODEL)</dt><dd>An .onnx file exported by <code>python -m model_export export</code>, \
+or the id of a model in a catalogue (e.g. <code>upseg-tiny-ombria-water</code>; the drop-down \
+under MODEL lists them): it is downloaded into your models folder on first use and its SHA-256 \
+checked (<code>upseg:download_model</code> does it ahead of time; <code>upseg:model_info</code> \
+shows what it expects). Empty: the embedded default model (water / not water from Sentinel-1 + \
+Sentinel-2, trained on OMBRIA). The box at the top of this help describes the selected model.</dd>
 <dt>Extent (EXTENT)</dt><dd>Process only this part of the optical layer (in any CRS; snapped \
 outward to the optical pixels). Empty: the whole optical layer.</dd>
 <dt>Tile size in pixels (TILE_SIZE)</dt><dd>Empty: the model's own value. Lower it when memory \

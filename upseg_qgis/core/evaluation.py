@@ -234,16 +234,22 @@ def qml_class_names(path: str) -> dict[int, str]:
 
 
 def _safe_xml_parse(data: bytes, start: Any) -> None:
-    """Stream XML through expat with DTDs and entities refused (a .qml has neither), so a
-    hostile file can neither expand entities nor reach external resources."""
+    """Stream XML through expat with entity declarations and external entities refused (a .qml
+    has its DOCTYPE line but no internal subset), so a hostile file can neither expand entities
+    nor reach external resources."""
     parser = expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
 
     def refuse(*_args: object) -> None:
-        raise ValueError("DTDs and entities are not allowed in a .qml")
+        raise ValueError("entity declarations are not allowed in a .qml")
 
-    parser.StartDoctypeDeclHandler = refuse
+    def doctype(_name: str, _system: str | None, _public: str | None, internal: int) -> None:
+        if internal:
+            refuse()
+
+    parser.StartDoctypeDeclHandler = doctype
     parser.EntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
     parser.StartElementHandler = start
     parser.Parse(data, True)
 

@@ -25,6 +25,8 @@ from typing import Any, TypeVar
 import numpy as np
 from osgeo import gdal, osr
 
+from .attribute_table import attribute_table, class_rows
+
 T = TypeVar("T")
 
 OUTPUT_EXTENSIONS = (".tif", ".tiff")
@@ -753,6 +755,7 @@ class OutputWriter:
             band.SetRasterColorTable(ct)
             band.SetRasterColorInterpretation(gdal.GCI_PaletteIndex)
             band.SetCategoryNames(self._names)
+            band.SetDefaultRAT(attribute_table(class_rows(self._colours, self._names)))
             band.SetDescription("class")
             if self._tmp_conf is not None:
                 self._conf_ds = self._create(
