@@ -31,7 +31,7 @@ def cluster() -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           protocol="tcp://", dashboard_address=None,
+                           protocol="tcp://", dashboard_address="127.0.0.1:0",
                            silence_logs=logging.ERROR)
     client = Client(cluster)
     try:

@@ -111,7 +111,7 @@ def connect(scheduler: str, workers: int | None = None, threads: int | None = No
         n = max(1, n or available_cpus())
         cluster = LocalCluster(
             n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-            protocol="tcp://", dashboard_address=None, silence_logs=logging.ERROR,
+            protocol="tcp://", dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
         )
         per_worker = threads or max(1, available_cpus() // n)
         return DaskConnection(Client(cluster), cluster, per_worker)
