@@ -4,7 +4,10 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.deps-installed
+# The training side (torch): auto = on for Debian 12, off elsewhere (see scripts/setup-venv.sh).
+TRAINING ?= auto
+# The QGIS of `make test-qgis`: 3.44 or 3.40 (Debian roots, scripts/qgis-root.sh).
+QGIS ?= 3.44
 QGIS_PROCESS := scripts/qgis-process
 DATA := $(abspath ../shared/data)
 S1F := $(DATA)/sen1floods11_sample
@@ -20,26 +23,30 @@ TEST_ENV := QT_QPA_PLATFORM=offscreen XDG_DATA_HOME=$(CURDIR)/.qgis-test-profile
 	UPSEG_QGIS_PROFILE=$(CURDIR)/.qgis-test-profile GDAL_PAM_ENABLED=NO \
 	UPSEG_PYQT6_NAMES=$(PYQT6_NAMES)
 
-.PHONY: help setup system test qt6-check lint format demo qgis-process model bench ablation package \
-	gui-check clean
+.PHONY: help setup system venv test test-qgis qt6-check qt6-scan lint format demo qgis-process model \
+	bench ablation package gui-check clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-setup: system $(STAMP) ## install QGIS/GDAL from Debian and the pinned Python packages (idempotent)
+setup: system venv ## install QGIS/GDAL from Debian and the pinned Python packages (idempotent; TRAINING=1 adds torch)
 
 system:
 	@scripts/setup-system.sh
 
-$(STAMP): requirements/plugin.txt requirements/cluster.txt requirements/dev.txt | system
-	@test -x $(PY) || /usr/bin/python3 -m venv --system-site-packages $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
-	@touch $@
+venv: system
+	@scripts/setup-venv.sh $(VENV) requirements/dev.txt $(TRAINING)
 
 test: setup qt6-check ## the whole test suite (Qt6 check, then pytest + pytest-qgis, offscreen)
-	$(TEST_ENV) $(PY) -m pytest -q -p no:cacheprovider tests
+	UPSEG_PYQT6_NAMES=$(PYQT6_NAMES) scripts/run-tests.sh tests
 
-qt6-check: setup $(PYQT6_NAMES) ## fail on Qt5-only constructs and Qt names PyQt6 lacks (QGIS 4)
+test-qgis: ## the tests that need no torch, in QGIS from Debian: make test-qgis QGIS=3.44 (or 3.40)
+	scripts/qgis-root.sh $(QGIS) scripts/test-in-root.sh
+
+qt6-check: setup qt6-scan ## fail on Qt5-only constructs and Qt names PyQt6 lacks (QGIS 4)
+
+# The check itself, with whatever venv is there (make test-qgis runs it inside each QGIS root).
+qt6-scan: $(PYQT6_NAMES)
 	$(TEST_ENV) $(PY) scripts/qt6_check.py check --pyqt6 $(PYQT6_NAMES) $(QT6_SCAN)
 
 $(PYQT6_NAMES): scripts/qt6_check.py

@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# System packages for UPSeg-QGIS on Debian 12: QGIS 3.22 LTR, GDAL, venv, Xvfb.
+# System packages for UPSeg-QGIS from Debian: QGIS, GDAL, venv, pip (the plugin's dependency
+# installer uses the system Python's), Xvfb. Debian 12 gives QGIS 3.22 LTR (Python 3.11, numpy 1.24),
+# Debian 13 QGIS 3.40 LTR (Python 3.13, numpy 2.2): the same package names on both.
 # Idempotent: returns at once when everything is already there.
 set -euo pipefail
 
-PACKAGES=(qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-venv xvfb xauth)
+PACKAGES=(qgis python3-qgis qgis-providers python3-gdal gdal-bin python3-venv python3-pip xvfb
+  xauth)
 
 have_all() {
   [ -x /usr/bin/qgis_process.bin ] &&
     [ -x /usr/bin/xvfb-run ] &&
-    /usr/bin/python3 -c "import qgis.core, osgeo.gdal, ensurepip" >/dev/null 2>&1
+    /usr/bin/python3 -c "import qgis.core, osgeo.gdal, ensurepip, pip" >/dev/null 2>&1
 }
 
 if have_all; then

@@ -6,6 +6,7 @@ ever touches the user's own QGIS profile.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import torch_deps
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("UPSEG_DATA_ROOT", ROOT.parent / "shared" / "data"))
@@ -26,6 +29,81 @@ os.environ["GDAL_PAM_ENABLED"] = "NO"
 for p in (str(ROOT), "/usr/share/qgis/python/plugins"):
     if p not in sys.path:
         sys.path.insert(0, p)
+
+
+# UPSEG_TESTS_WITHOUT_TORCH=1 collects as if torch were missing (what a torch-free leg runs).
+HAVE_TORCH = (importlib.util.find_spec("torch") is not None
+              and os.environ.get("UPSEG_TESTS_WITHOUT_TORCH") != "1")
+TORCH_HINT = "the training side is not installed here: `make setup TRAINING=1` adds it"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "torch: needs the training side (torch); set by tests/torch_deps.py"
+    )
+    config.stash[_deselected_torch] = 0
+
+
+_deselected_torch = pytest.StashKey[int]()
+
+
+class TorchMissing(pytest.Item):
+    """Stands for a test whose module cannot be imported without torch, so that `-m "not torch"`
+    deselects it (and pytest counts it) rather than the module failing to collect."""
+
+    funcargs: dict[str, object] = {}  # read by pytest-qgis's teardown hook
+
+    def runtest(self) -> None:
+        pytest.fail(f"{self.nodeid} needs torch; {TORCH_HINT}", pytrace=False)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, self.name
+
+
+class TorchModule(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        for name, cases in torch_deps.listed_tests(self.path):
+            for case in range(cases):
+                suffix = f"[{case}]" if cases > 1 else ""
+                item = TorchMissing.from_parent(self, name=name + suffix)
+                item.add_marker(pytest.mark.torch)
+                yield item
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> object:
+    if not HAVE_TORCH and torch_deps.module_path_needs_torch(module_path):
+        return TorchModule.from_parent(parent, path=module_path)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs torch, before `-m` selects (the marker comes from the source)."""
+    for item in items:
+        path = Path(str(item.path))
+        if item.get_closest_marker("torch") or not path.name.startswith("test_"):
+            continue
+        func = getattr(item, "originalname", item.name)
+        if getattr(item, "cls", None) is not None:
+            func = f"{item.cls.__name__}.{func}"
+        fixtures = getattr(item, "fixturenames", ())
+        if (torch_deps.module_path_needs_torch(path)
+                or torch_deps.function_needs_torch(path, func)
+                or any(torch_deps.fixture_needs_torch(f, path) for f in fixtures)):
+            item.add_marker(pytest.mark.torch)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if items:
+        config = items[0].config
+        config.stash[_deselected_torch] += sum(1 for i in items if i.get_closest_marker("torch"))
+
+
+def pytest_terminal_summary(terminalreporter: object, config: pytest.Config) -> None:
+    n = config.stash.get(_deselected_torch, 0)
+    if n:
+        where = "" if HAVE_TORCH else f" ({TORCH_HINT})"
+        terminalreporter.write_line(f"deselected {n} tests that need torch{where}")
 
 
 @pytest.fixture(scope="session")
