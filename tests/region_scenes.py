@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from osgeo import gdal
@@ -66,3 +67,33 @@ def mosaic(paths: Sequence[str], dest: Path) -> str:
 
 def read(path: str | Path) -> np.ndarray:
     return gdal.Open(str(path)).ReadAsArray()
+
+
+def seg(optical: str | Path, sar: str | Path, out: str | Path, *, model: str | Path | None = None,
+        confidence: str | Path | None = None, tile: int | None = None,
+        overlap: int | None = None) -> Any:
+    """`pipeline.segment` on the CPU with a tile size and overlap: the single-scene reference."""
+    from upseg_qgis.core.options import RuntimeOptions, TilingOptions
+    from upseg_qgis.core.pipeline import segment
+
+    return segment(str(optical), str(sar), str(out), model=str(model) if model else None,
+                   confidence=str(confidence) if confidence else None,
+                   tiling=TilingOptions(tile, overlap), runtime=RuntimeOptions(device="cpu"))
+
+
+def region(optical: Sequence[str], sar: Sequence[str], out: str | Path, *,
+           model: str | Path | None = None, confidence: str | Path | None = None,
+           tile: int | None = None, overlap: int | None = None, threads: int | None = None,
+           run: Any = None, progress: Any = None, **options: Any) -> Any:
+    """`segment_region` on the CPU; `options` are RegionOptions fields."""
+    from upseg_qgis.core.options import RuntimeOptions, TilingOptions
+    from upseg_qgis.core.region.options import RegionOptions
+    from upseg_qgis.core.region.run import segment_region
+    from upseg_qgis.core.reporting import Reporter
+
+    return segment_region(optical, sar, str(out), model=str(model) if model else None,
+                          confidence=str(confidence) if confidence else None,
+                          tiling=TilingOptions(tile, overlap),
+                          runtime=RuntimeOptions(device="cpu", threads=threads),
+                          region=RegionOptions(**options), run=run,
+                          report=Reporter(progress=progress))

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-from tests.region_scenes import read
+from tests.region_scenes import read, seg
 from tests.toy_model import build_toy_model, geographic_scene
-from upseg_qgis.core.pipeline import segment
 from upseg_qgis.core.region.manifest import WorkFolder
 
 CLI = [sys.executable, "-m", "upseg_qgis.core.cli"]
@@ -52,8 +51,8 @@ def test_segment_command_is_upseg_segment(scene: dict[str, Path], tmp_path: Path
     assert code == 0, err
     doc = json.loads(out)
     assert doc["provider"] == "CPUExecutionProvider" and doc["optical_bands"] == [1, 2, 3]
-    ref = segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "ref.tif"),
-                  model=str(scene["model"]), device="cpu", tile_size=64)
+    ref = seg(scene["optical"], scene["sar"], tmp_path / "ref.tif", model=scene["model"],
+              tile=64)
     np.testing.assert_array_equal(read(tmp_path / "cli.tif"), read(ref.output))
     assert "Mpx/s" in err  # the log goes to stderr, the JSON alone to stdout
 
@@ -88,8 +87,8 @@ def test_whole_run_killed_half_way_then_rerun_finishes_only_the_rest(
     doc = json.loads(stdout)
     assert (doc["windows"], doc["done_before"], doc["ran"]) == (80, finished, 80 - finished)
     assert f"{finished} of 80 window(s) already finished" in err
-    ref = segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "ref.tif"),
-                  model=str(scene["model"]), device="cpu", tile_size=32, overlap=4)
+    ref = seg(scene["optical"], scene["sar"], tmp_path / "ref.tif", model=scene["model"],
+              tile=32, overlap=4)
     np.testing.assert_array_equal(read(out), read(ref.output))
 
 

@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.region_scenes import read, real_scenes
-from upseg_qgis.core.pipeline import segment
+from tests.region_scenes import read, real_scenes, region, seg
 from upseg_qgis.core.region.manifest import WorkFolder
-from upseg_qgis.core.region.run import RegionError, segment_region
+from upseg_qgis.core.region.run import RegionError
 from upseg_qgis.core.region.runner import run_window, sessions_opened
 
-REAL = {"tile_size": 128, "overlap": 16, "device": "cpu", "threads": 1, "window_size": 200}
+REAL = {"tile": 128, "overlap": 16, "threads": 1, "window_size": 200}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +44,7 @@ def cluster() -> Iterator[Any]:
 def real(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     d = tmp_path_factory.mktemp("region_dask")
     sc = real_scenes(shared_data, d)
-    ref = segment(sc["s2"], sc["s1"], str(d / "ref.tif"), tile_size=128, overlap=16,
-                  device="cpu")
+    ref = seg(sc["s2"], sc["s1"], d / "ref.tif", tile=128, overlap=16)
     return {**sc, "ref": ref.output}
 
 
@@ -63,7 +61,7 @@ def test_two_worker_processes_over_loopback_tcp(cluster: Any, real: dict[str, An
     assert all(a.startswith("tcp://127.0.0.1:") for a in pids)
     assert os.getpid() not in pids.values()
     out = tmp_path / "region.tif"
-    r = segment_region(real["optical"], real["sar"], str(out), scheduler=address,
+    r = region(real["optical"], real["sar"], str(out), scheduler=address,
                        keep_work=True, **REAL)
     assert r.ran == 9 and "2 Dask worker(s)" in r.where
     np.testing.assert_array_equal(read(out), read(real["ref"]))
@@ -85,7 +83,7 @@ def test_worker_killed_half_way_result_unchanged(cluster: Any, real: dict[str, A
             killed.append(victim)
 
     out = tmp_path / "region.tif"
-    r = segment_region(real["optical"], real["sar"], str(out), scheduler=cl.scheduler_address,
+    r = region(real["optical"], real["sar"], str(out), scheduler=cl.scheduler_address,
                        progress=kill_once, **REAL)
     assert killed and r.ran == 9
     np.testing.assert_array_equal(read(out), read(real["ref"]))
@@ -104,7 +102,7 @@ def test_failing_window_on_the_cluster_is_named(cluster: Any, real: dict[str, An
     cl, _ = cluster
     out = tmp_path / "region.tif"
     with pytest.raises(RegionError, match=r"r000_c001 \(2 attempt\(s\)\): cannot read"):
-        segment_region(real["optical"], real["sar"], str(out), scheduler=cl.scheduler_address,
+        region(real["optical"], real["sar"], str(out), scheduler=cl.scheduler_address,
                        retries=1, run=fail_one, **REAL)
     assert not out.exists()
     assert len(WorkFolder(out).finished()) == 8

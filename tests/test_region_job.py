@@ -15,23 +15,21 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from tests.region_scenes import mosaic, read, real_scenes, synthetic_scenes
+from tests.region_scenes import mosaic, read, real_scenes, region, seg, synthetic_scenes
 from tests.toy_model import build_toy_model
-from upseg_qgis.core.pipeline import segment
-from upseg_qgis.core.raster_io import RasterError
+from upseg_qgis.core.gdal_errors import RasterError
 from upseg_qgis.core.region.manifest import WorkFolder
-from upseg_qgis.core.region.run import RegionError, segment_region
+from upseg_qgis.core.region.run import RegionError
 from upseg_qgis.core.region.runner import run_window
 
-REAL = {"tile_size": 128, "overlap": 16, "device": "cpu"}
+REAL = {"tile": 128, "overlap": 16}
 
 
 @pytest.fixture(scope="module")
 def real(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     d = tmp_path_factory.mktemp("region_real")
     sc = real_scenes(shared_data, d)
-    ref = segment(sc["s2"], sc["s1"], str(d / "ref.tif"), confidence=str(d / "ref_conf.tif"),
-                  **REAL)
+    ref = seg(sc["s2"], sc["s1"], d / "ref.tif", confidence=d / "ref_conf.tif", **REAL)
     return {**sc, "dir": d, "ref": ref}
 
 
@@ -47,13 +45,13 @@ def test_real_scenes_equal_one_segment_run_bit_for_bit(real: dict[str, Any],
                                                        tmp_path: Path) -> None:
     out, conf = tmp_path / "region.tif", tmp_path / "region_conf.tif"
     # 200 px windows cut across tiles and scenes alike.
-    r = segment_region(real["optical"], real["sar"], str(out), confidence=str(conf),
+    r = region(real["optical"], real["sar"], str(out), confidence=str(conf),
                        window_size=200, **REAL)
     assert (r.windows, r.ran, r.done_before, r.empty) == (9, 9, 0, 0)
     np.testing.assert_array_equal(read(out), read(real["ref"].output))
     np.testing.assert_array_equal(read(conf), read(real["ref"].confidence))
     # The same against upseg:segment over a plain gdalbuildvrt mosaic of the same scenes.
-    via_vrt = segment(mosaic(real["optical"], tmp_path / "o.vrt"),
+    via_vrt = seg(mosaic(real["optical"], tmp_path / "o.vrt"),
                       mosaic(real["sar"], tmp_path / "s.vrt"), str(tmp_path / "vrt.tif"), **REAL)
     np.testing.assert_array_equal(read(out), read(via_vrt.output))
     # Styled as today: colour table and class names inside, the same .qml beside; a COG.
@@ -76,12 +74,11 @@ def test_synthetic_scenes_in_two_crs_match_one_segment_run(tmp_path: Path) -> No
     values may differ in the last digits. Measured: classes 100 % equal, confidence within
     6.3e-5 (the bound below leaves room)."""
     sc = synthetic_scenes(tmp_path)
-    ref = segment(mosaic(sc["optical"], tmp_path / "o.vrt"),
-                  mosaic(sc["sar"], tmp_path / "s.vrt"), str(tmp_path / "ref.tif"),
-                  confidence=str(tmp_path / "ref_conf.tif"), device="cpu")
+    ref = seg(mosaic(sc["optical"], tmp_path / "o.vrt"), mosaic(sc["sar"], tmp_path / "s.vrt"),
+              tmp_path / "ref.tif", confidence=tmp_path / "ref_conf.tif")
     assert ref.sar_resampled
-    r = segment_region(sc["optical"], sc["sar"], str(tmp_path / "region.tif"), device="cpu",
-                       confidence=str(tmp_path / "region_conf.tif"), window_size=100)
+    r = region(sc["optical"], sc["sar"], tmp_path / "region.tif",
+               confidence=tmp_path / "region_conf.tif", window_size=100)
     assert r.windows == 12
     a, b = read(ref.output), read(r.output)
     assert (a == b).mean() >= 0.9999
@@ -111,13 +108,13 @@ def test_crash_half_way_then_rerun_does_only_the_missing_windows(real: dict[str,
     out = tmp_path / "region.tif"
     first: list[str] = []
     with pytest.raises(_Crash):
-        segment_region(real["optical"], real["sar"], str(out), window_size=200,
+        region(real["optical"], real["sar"], str(out), window_size=200,
                        run=_counting(first, crash_at=4), **REAL)
     assert not out.exists()
     done = sorted(WorkFolder(out).finished())
     assert done == sorted(first[:3])
     second: list[str] = []
-    r = segment_region(real["optical"], real["sar"], str(out), window_size=200,
+    r = region(real["optical"], real["sar"], str(out), window_size=200,
                        run=_counting(second), **REAL)
     assert sorted(second) == sorted(set(r_.name for r_ in _plan(out, r)) - set(done))
     assert (r.done_before, r.ran) == (3, 6)
@@ -137,7 +134,7 @@ def test_failing_window_is_named_retried_and_nothing_partial(real: dict[str, Any
     out = tmp_path / "region.tif"
     calls: list[str] = []
     with pytest.raises(RegionError, match=r"r001_c002 \(3 attempt\(s\)\): disk error") as err:
-        segment_region(real["optical"], real["sar"], str(out), window_size=200, retries=2,
+        region(real["optical"], real["sar"], str(out), window_size=200, retries=2,
                        run=_counting(calls, fail={"r001_c002"}, flaky={"r000_c000"}),
                        **REAL)
     assert "1 of 9 window(s) failed" in str(err.value) and "No output was written" in str(err.value)
@@ -146,7 +143,7 @@ def test_failing_window_is_named_retried_and_nothing_partial(real: dict[str, Any
     finished = WorkFolder(out).finished()
     assert len(finished) == 8 and finished["r000_c000"].attempts == 2
     again: list[str] = []
-    segment_region(real["optical"], real["sar"], str(out), window_size=200,
+    region(real["optical"], real["sar"], str(out), window_size=200,
                    run=_counting(again), **REAL)
     assert again == ["r001_c002"]
     np.testing.assert_array_equal(read(out), read(real["ref"].output))
@@ -156,15 +153,15 @@ def test_reruns_refuse_to_mix_jobs_or_overwrite_silently(real: dict[str, Any],
                                                          tmp_path: Path) -> None:
     out = tmp_path / "region.tif"
     with pytest.raises(_Crash):
-        segment_region(real["optical"], real["sar"], str(out), window_size=200,
+        region(real["optical"], real["sar"], str(out), window_size=200,
                        run=_counting([], crash_at=2), **REAL)
     with pytest.raises(RasterError, match="holds a job with other inputs or options"):
-        segment_region(real["optical"], real["sar"], str(out), window_size=256, **REAL)
-    r = segment_region(real["optical"], real["sar"], str(out), window_size=256, overwrite=True,
+        region(real["optical"], real["sar"], str(out), window_size=256, **REAL)
+    r = region(real["optical"], real["sar"], str(out), window_size=256, overwrite=True,
                        **REAL)
     assert (r.done_before, r.ran) == (0, 4)
     with pytest.raises(RasterError, match="exists"):
-        segment_region(real["optical"], real["sar"], str(out), window_size=256, **REAL)
+        region(real["optical"], real["sar"], str(out), window_size=256, **REAL)
 
 
 def test_vrt_output_over_the_tiles_with_gaps_without_data(tmp_path: Path) -> None:
@@ -173,11 +170,10 @@ def test_vrt_output_over_the_tiles_with_gaps_without_data(tmp_path: Path) -> Non
     optical = [sc["optical"][0], sc["optical"][2]]  # columns 0-129 and 240-399
     model = str(build_toy_model(tmp_path / "toy.onnx"))
     out = tmp_path / "region.vrt"
-    r = segment_region(optical, [sc["whole_sar"]], str(out), model=model, window_size=50,
-                       device="cpu")
+    r = region(optical, [sc["whole_sar"]], out, model=model, window_size=50)
     assert r.empty == 2  # the windows over columns 150-199 (2 rows of windows): no optical
-    ref = segment(mosaic(optical, tmp_path / "o.vrt"), sc["whole_sar"], str(tmp_path / "r.tif"),
-                  model=model, device="cpu")
+    ref = seg(mosaic(optical, tmp_path / "o.vrt"), sc["whole_sar"], tmp_path / "r.tif",
+              model=model)
     np.testing.assert_array_equal(read(out), read(ref.output))
     info = _category_info(out)
     assert info["bands"][0]["categories"] == ["not water", "water"]

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tests.toy_model import write_raster
-from upseg_qgis.core.raster_io import Grid, RasterError, Window
+from upseg_qgis.core.gdal_errors import RasterError
+from upseg_qgis.core.grid import Grid, Window
 from upseg_qgis.core.region.grid import GridRequest, output_grid, sub_window
 from upseg_qgis.core.region.inputs import describe_scenes, expand_inputs
 from upseg_qgis.core.region.job import RegionJob
@@ -162,3 +163,23 @@ def _utm(zone: int) -> str:
 def test_job_is_plain_json(tmp_path: Path) -> None:
     job = _job(tmp_path)
     assert RegionJob.from_json(json.loads(json.dumps(job.to_json()))) == job
+
+
+def test_optical_scenes_with_different_offsets_are_refused(tmp_path: Path) -> None:
+    """Sentinel-2 from before and after processing baseline 04.00 in one job: the unit (and its
+    -1000 offset) cannot be right for both, so the job says so instead of biasing half."""
+    from upseg_qgis.core.region.job import check_one_offset
+    from upseg_qgis.core.units import UnitsError
+
+    data = np.full((3, 8, 8), 1500, np.uint16)
+    old = write_raster(tmp_path / "old.tif", data, descriptions=["B4", "B3", "B2"])
+    new = write_raster(tmp_path / "new.tif", data, descriptions=["B4", "B3", "B2"])
+    from osgeo import gdal
+
+    ds = gdal.Open(str(new), gdal.GA_Update)
+    ds.SetMetadataItem("PROCESSING_BASELINE", "05.09")
+    ds = None
+    scenes = describe_scenes([str(old), str(new)], "optical")
+    check_one_offset(scenes[:1], (1, 2, 3))
+    with pytest.raises(UnitsError, match="different radiometric offsets"):
+        check_one_offset(scenes, (1, 2, 3))

@@ -10,9 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.region_scenes import read, real_scenes
+from tests.region_scenes import read, real_scenes, seg
 from tests.toy_model import build_toy_model, geographic_scene
-from upseg_qgis.core.pipeline import segment
 
 ALG = "upseg:segment_region"
 
@@ -39,9 +38,8 @@ def test_segment_region_in_qgis_process(qgis_process: Any, shared_data: Path, tm
     log = "\n".join(doc["log"]["info"])
     assert "4 optical and 2 SAR scene(s)" in log
     assert "upseg_qgis.core.cli region --optical" in log and "--scheduler tcp://" in log
-    ref = segment(sc["s2"], sc["s1"], str(tmp_path / "ref.tif"),
-                  confidence=str(tmp_path / "rc.tif"),
-                  tile_size=128, overlap=16, device="cpu")
+    ref = seg(sc["s2"], sc["s1"], tmp_path / "ref.tif", confidence=tmp_path / "rc.tif",
+              tile=128, overlap=16)
     np.testing.assert_array_equal(read(out), read(ref.output))
     np.testing.assert_array_equal(read(conf), read(ref.confidence))
     from qgis.core import QgsRasterLayer
@@ -78,7 +76,7 @@ def test_cancel_then_run_again_finishes_only_the_rest(tmp_path: Path) -> None:
     assert not (tmp_path / "out.tif").exists()
     res = processing.run(ALG, params, feedback=_feedback(False))
     assert (res["WINDOWS"], res["WINDOWS_RUN"]) == (8, 7)
-    ref = segment(str(opt), str(sar), str(tmp_path / "ref.tif"), model=str(model), device="cpu")
+    ref = seg(opt, sar, tmp_path / "ref.tif", model=model)
     np.testing.assert_array_equal(read(res["OUTPUT"]), read(ref.output))
 
 

@@ -39,7 +39,7 @@ def sen1floods11_check(model: Path, data_root: str | None) -> dict[str, Any] | N
     nothing is tuned on it."""
     from osgeo import gdal
 
-    from upseg_qgis.core.pipeline import segment
+    from upseg_qgis.core.pipeline import RuntimeOptions, segment
 
     base = Path(data_root) if data_root else ROOT.parent / "shared" / "data"
     chip = base / "sen1floods11_sample"
@@ -50,8 +50,8 @@ def sen1floods11_check(model: Path, data_root: str | None) -> dict[str, Any] | N
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "water.tif"
         result = segment(str(chip / "Spain_7370579_S2Hand.tif"),
-                         str(chip / "Spain_7370579_S1Hand.tif"), str(out), model=str(model),
-                         device="cpu")
+                         str(chip / "Spain_7370579_S1Hand.tif"), str(out),
+                         model=str(model), runtime=RuntimeOptions(device="cpu"))
         pred = gdal.Open(str(out)).ReadAsArray()
     label = gdal.Open(str(chip / "Spain_7370579_LabelHand.tif")).ReadAsArray()
     known = (label >= 0) & (pred != 255)

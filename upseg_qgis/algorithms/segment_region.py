@@ -13,6 +13,7 @@ import shlex
 from typing import Any
 
 from qgis.core import (
+    QgsApplication,
     QgsCoordinateReferenceSystem,
     QgsProcessingContext,
     QgsProcessingException,
@@ -29,7 +30,6 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsRasterLayer,
 )
-from qgis.PyQt.QtCore import QCoreApplication
 
 from .. import qt_compat as qt
 from .base import UPSegAlgorithm
@@ -59,9 +59,7 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
     OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
     WINDOWS = "WINDOWS"
     WINDOWS_RUN = "WINDOWS_RUN"
-
-    def tr(self, text: str) -> str:
-        return QCoreApplication.translate("UPSeg", text)
+    HELP_ANCHOR = "upseg-segment-region"
 
     def name(self) -> str:
         return "segment_region"
@@ -80,9 +78,10 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
         for layers, folder, role in ((self.OPTICAL, self.OPTICAL_FOLDER, "Optical"),
                                      (self.SAR, self.SAR_FOLDER, "SAR")):
             self.addParameter(QgsProcessingParameterMultipleLayers(
-                layers, tr(f"{role} scenes (layers or files)"), qt.SOURCE_RASTER, None, True))
+                layers, tr("{role} scenes (layers or files)").format(role=tr(role)),
+                qt.SOURCE_RASTER, None, True))
             self.addParameter(QgsProcessingParameterFile(
-                folder, tr(f"{role} scenes: every raster in this folder"),
+                folder, tr("{role} scenes: every raster in this folder").format(role=tr(role)),
                 qt.FILE_BEHAVIOR_FOLDER, "", None, True))
         self.addParameter(QgsProcessingParameterFile(
             self.MODEL, tr("Model (ONNX exported by model_export; empty: the embedded default "
@@ -139,6 +138,7 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
         from ..core.region.grid import GridRequest
         from ..core.region.inputs import expand_inputs
         from ..core.region.run import REGION_ERRORS, segment_region
+        from ..core.reporting import CancelledError, Reporter
 
         optical = self._scenes(parameters, self.OPTICAL, self.OPTICAL_FOLDER, context, "optical")
         sar = self._scenes(parameters, self.SAR, self.SAR_FOLDER, context, "SAR")
@@ -156,41 +156,60 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
         confidence = None
         if parameters.get(self.OUTPUT_CONFIDENCE) not in (None, ""):
             confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context)
-        options = {
-            "model": self.parameterAsFile(parameters, self.MODEL, context) or None,
-            "optical_bands": self._bands(parameters, self.OPTICAL_BANDS, context),
-            "sar_bands": self._bands(parameters, self.SAR_BANDS, context),
-            "optical_units": self.parameterAsEnumString(parameters, self.OPTICAL_UNITS, context),
-            "sar_units": self.parameterAsEnumString(parameters, self.SAR_UNITS, context),
-            "tile_size": self._optional(parameters, self.TILE_SIZE, context, int),
-            "overlap": self._optional(parameters, self.OVERLAP, context, int),
-            "batch_size": self._optional(parameters, self.BATCH_SIZE, context, int),
-            "window_size": self.parameterAsInt(parameters, self.WINDOW_SIZE, context),
-            "device": self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
-        }
+        inputs, tiling, runtime, region = self._options(parameters, context)
+        model = self.parameterAsFile(parameters, self.MODEL, context) or None
         feedback.pushInfo(self.tr("The same job on a Dask cluster (inputs and output on "
                                   "storage the workers share):"))
-        feedback.pushCommandInfo(cluster_command(optical, sar, output, confidence, grid, options))
+        feedback.pushCommandInfo(cluster_command(optical, sar, output, confidence, grid, model,
+                                                 inputs, tiling, runtime, region))
         try:
             result = segment_region(
-                optical, sar, output, confidence=confidence, grid=grid, overwrite=True,
-                restart=self.parameterAsBoolean(parameters, self.RESTART, context),
-                progress=lambda f, m: feedback.setProgress(100.0 * f),
-                is_cancelled=feedback.isCanceled, info=feedback.pushInfo,
-                warn=feedback.pushWarning, **options,
-            )
+                optical, sar, output, model=model, confidence=confidence, inputs=inputs,
+                tiling=tiling, runtime=runtime, grid=grid, region=region,
+                report=Reporter(progress=lambda f, _m: feedback.setProgress(100.0 * f),
+                                is_cancelled=feedback.isCanceled, info=feedback.pushInfo,
+                                warn=feedback.pushWarning))
         except REGION_ERRORS as exc:
             raise QgsProcessingException(str(exc)) from None
-        except Exception as exc:
-            from ..core.pipeline import CancelledError
-
-            if isinstance(exc, CancelledError):
-                raise QgsProcessingException(self.tr(
-                    "Cancelled. The finished windows are kept: run the algorithm again with "
-                    "the same parameters to finish only the rest.")) from None
-            raise QgsProcessingException(f"UPSeg region segmentation failed: {exc}") from None
+        except CancelledError:
+            raise QgsProcessingException(self.tr(
+                "Cancelled. The finished windows are kept: run the algorithm again with the "
+                "same parameters to finish only the rest.")) from None
+        except MemoryError:
+            raise QgsProcessingException(self.tr(
+                "Out of memory. Lower WINDOW_SIZE, TILE_SIZE or BATCH_SIZE. The finished "
+                "windows are kept.")) from None
+        except Exception as exc:  # noqa: BLE001 - a bug: say so, with what happened
+            raise QgsProcessingException(self.tr(
+                "UPSeg region segmentation failed unexpectedly ({kind}: {error}). The finished "
+                "windows are kept. Please report this with the log.").format(
+                    kind=type(exc).__name__, error=exc)) from None
         return {self.OUTPUT: result.output, self.OUTPUT_CONFIDENCE: result.confidence,
                 self.WINDOWS: result.windows, self.WINDOWS_RUN: result.ran}
+
+    def _options(self, parameters: dict[str, Any], context: QgsProcessingContext
+                 ) -> tuple[Any, Any, Any, Any]:
+        from ..core.options import InputOptions, RuntimeOptions, TilingOptions
+        from ..core.region.options import RegionOptions
+
+        threads = QgsApplication.maxThreads()  # Processing's "max threads" setting, -1 = all
+        return (
+            InputOptions(
+                optical_bands=self._bands(parameters, self.OPTICAL_BANDS, context),
+                sar_bands=self._bands(parameters, self.SAR_BANDS, context),
+                optical_units=self.parameterAsEnumString(parameters, self.OPTICAL_UNITS,
+                                                         context),
+                sar_units=self.parameterAsEnumString(parameters, self.SAR_UNITS, context)),
+            TilingOptions(tile_size=self._optional(parameters, self.TILE_SIZE, context, int),
+                          overlap=self._optional(parameters, self.OVERLAP, context, int),
+                          batch_size=self._optional(parameters, self.BATCH_SIZE, context, int)),
+            RuntimeOptions(
+                device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
+                threads=threads if threads > 0 else None),
+            RegionOptions(window_size=self.parameterAsInt(parameters, self.WINDOW_SIZE, context),
+                          overwrite=True,  # Processing replaces its outputs
+                          restart=self.parameterAsBoolean(parameters, self.RESTART, context)),
+        )
 
     def _scenes(self, parameters: dict[str, Any], layers: str, folder: str,
                 context: QgsProcessingContext, role: str) -> list[str]:
@@ -198,15 +217,17 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
         for layer in self.parameterAsLayerList(parameters, layers, context):
             if layer.providerType() != "gdal":
                 raise QgsProcessingException(self.tr(
-                    f"{layer.name()} comes from the '{layer.providerType()}' data provider; "
-                    "UPSeg reads rasters through GDAL. Save it as a GeoTIFF first."))
+                    "{name} comes from the '{provider}' data provider; UPSeg reads rasters "
+                    "through GDAL. Save it as a GeoTIFF first.").format(
+                        name=layer.name(), provider=layer.providerType()))
             paths.append(layer.source())
         path = self.parameterAsFile(parameters, folder, context)
         if path:
             paths.append(path)
         if not paths:
             raise QgsProcessingException(self.tr(
-                f"No {role} scenes: choose {role} layers or files, or a folder of them."))
+                "No {role} scenes: choose {role} layers or files, or a folder of them.").format(
+                    role=role))
         return paths
 
     def _extent(self, parameters: dict[str, Any], context: QgsProcessingContext,
@@ -229,7 +250,8 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
             return [int(b) for b in text.replace(",", " ").split()]
         except ValueError:
             raise QgsProcessingException(self.tr(
-                f"{name} must be band numbers like 4,3,2, not '{text}'.")) from None
+                "{name} must be band numbers like 4,3,2, not '{text}'.").format(
+                    name=name, text=text)) from None
 
     def _optional(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext,
                   kind: type) -> Any:
@@ -242,23 +264,28 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
 
 
 def cluster_command(optical: list[str], sar: list[str], output: str, confidence: str | None,
-                    grid: Any, options: dict[str, Any]) -> str:
+                    grid: Any, model: str | None, inputs: Any, tiling: Any, runtime: Any,
+                    region: Any) -> str:
     """The command line that runs this job on a Dask cluster (same work folder, same result)."""
     args = ["python", "-m", "upseg_qgis.core.cli", "region", "--optical", *optical,
             "--sar", *sar, "--output", output]
-    if confidence:
-        args += ["--confidence", confidence]
-    if grid.crs:
-        args += ["--crs", grid.crs]
-    if grid.resolution:
-        args += ["--resolution", repr(grid.resolution)]
-    if grid.extent:
-        args += ["--extent", *(repr(v) for v in grid.extent)]
+    options: dict[str, Any] = {
+        "confidence": confidence, "model": model, "crs": grid.crs,
+        "resolution": grid.resolution, "extent": list(grid.extent) if grid.extent else None,
+        "optical_bands": inputs.optical_bands, "sar_bands": inputs.sar_bands,
+        "optical_units": inputs.optical_units, "sar_units": inputs.sar_units,
+        "tile_size": tiling.tile_size, "overlap": tiling.overlap,
+        "batch_size": tiling.batch_size, "device": runtime.device,
+        "window_size": region.window_size,
+    }
     for key, value in options.items():
         if value in (None, "", "auto"):
             continue
-        flag = "--" + key.replace("_", "-")
-        args += [flag, ",".join(map(str, value)) if isinstance(value, list) else str(value)]
+        args.append("--" + key.replace("_", "-"))
+        if key == "extent":
+            args += [repr(v) for v in value]
+        else:
+            args.append(",".join(map(str, value)) if isinstance(value, list) else str(value))
     args += ["--scheduler", "tcp://SCHEDULER-HOST:8786"]
     return " ".join(shlex.quote(a) for a in args)
 

@@ -20,8 +20,10 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-UNITS = ("auto", "uint8_rendering", "reflectance", "reflectance_x10000", "sar_db", "sar_linear")
-DEVICES = ("auto", "cuda", "tensorrt", "cpu")
+from .metadata import INPUT_UNITS
+from .session import DEVICES
+
+UNITS = ("auto", *INPUT_UNITS)
 
 
 def _bands(text: str) -> list[int]:
@@ -113,52 +115,53 @@ class _Log:
             self.info(f"{fraction:4.0%} {msg}")
 
 
-def _segment(args: argparse.Namespace, log: _Log) -> dict[str, Any]:
+def _options(args: argparse.Namespace, extent: bool) -> dict[str, Any]:
+    """segment()'s option groups from the command line."""
+    from .options import InputOptions, RuntimeOptions, TilingOptions
+
+    return {
+        "model": args.model, "confidence": args.confidence,
+        "inputs": InputOptions(args.optical_bands, args.sar_bands, args.optical_units,
+                               args.sar_units,
+                               tuple(args.extent) if extent and args.extent else None),
+        "tiling": TilingOptions(args.tile_size, args.overlap, args.batch_size),
+        "runtime": RuntimeOptions(args.device, args.strict_device, args.threads),
+    }
+
+
+def _segment(args: argparse.Namespace, report: Any) -> dict[str, Any]:
     from .pipeline import segment
 
-    result = segment(
-        args.optical, args.sar, args.output, confidence=args.confidence, **_shared(args),
-        extent=tuple(args.extent) if args.extent else None,
-        progress=log.progress, info=log.info, warn=log.warn,
-    )
-    doc = asdict(result)
-    doc["classes"] = [asdict(c) for c in result.classes]
-    return doc
+    result = segment(args.optical, args.sar, args.output, **_options(args, True), report=report)
+    return asdict(result)
 
 
-def _region(args: argparse.Namespace, log: _Log) -> dict[str, Any]:
+def _region(args: argparse.Namespace, report: Any) -> dict[str, Any]:
     from .region.grid import GridRequest
+    from .region.options import RegionOptions
     from .region.plan import DEFAULT_WINDOW_SIZE
     from .region.run import segment_region
 
     result = segment_region(
-        args.optical, args.sar, args.output, confidence=args.confidence, **_shared(args),
+        args.optical, args.sar, args.output, **_options(args, False),
         grid=GridRequest(args.crs, args.resolution, tuple(args.extent) if args.extent else None),
-        window_size=args.window_size or DEFAULT_WINDOW_SIZE, scheduler=args.scheduler,
-        workers=args.workers, retries=args.retries, overwrite=args.overwrite,
-        restart=args.restart, keep_work=args.keep_work,
-        progress=log.progress, info=log.info, warn=log.warn,
+        region=RegionOptions(args.window_size or DEFAULT_WINDOW_SIZE, args.scheduler,
+                             args.workers, args.retries, args.overwrite, args.restart,
+                             args.keep_work),
+        report=report,
     )
     return asdict(result)
-
-
-def _shared(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "model": args.model, "optical_bands": args.optical_bands, "sar_bands": args.sar_bands,
-        "optical_units": args.optical_units, "sar_units": args.sar_units,
-        "tile_size": args.tile_size, "overlap": args.overlap, "batch_size": args.batch_size,
-        "device": args.device, "strict_device": args.strict_device, "threads": args.threads,
-    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log = _Log(args.quiet)
-    from .pipeline import CancelledError
     from .region.run import REGION_ERRORS
+    from .reporting import CancelledError, Reporter
 
+    report = Reporter(progress=log.progress, info=log.info, warn=log.warn)
     try:
-        doc = _segment(args, log) if args.command == "segment" else _region(args, log)
+        doc = _segment(args, report) if args.command == "segment" else _region(args, report)
     except (KeyboardInterrupt, CancelledError):
         print("Interrupted. A region job keeps its finished windows: rerun the same command "
               "to finish it.", file=sys.stderr)

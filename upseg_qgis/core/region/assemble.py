@@ -1,22 +1,24 @@
 """Finished tiles -> the final product: one Cloud-Optimised GeoTIFF, or a VRT over the tiles.
 
 The classes get the model's colour table and category names inside the file and the same .qml
-beside it as a single-scene output. Everything is written under temporary names and renamed
-into place only when all of it is complete, so the final path never holds a partial product.
+beside it as a single-scene output. Everything is written under temporary names and moved
+into place together only when all of it is complete (`commit`, as a single-scene output), so
+the final paths never hold a partial product.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from contextlib import suppress
 from pathlib import Path
 
 from osgeo import gdal
 
+from .. import commit
+from ..block_assembler import CONFIDENCE_NODATA
+from ..gdal_errors import RasterError, gdal_call
+from ..grid import Grid
 from ..metadata import ClassInfo
-from ..raster_io import CONFIDENCE_NODATA, Grid, RasterError, gdal_call
-from ..styling import category_names, colour_table, write_qml
+from ..styling import category_names, colour_table, paletted_qml, qml_path
 
 COG_OPTIONS = ["COMPRESS=DEFLATE", "BLOCKSIZE=256", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
 # Above this many output pixels a COG means rewriting hundreds of GB in one process: say so.
@@ -52,50 +54,41 @@ def style_classes(ds: gdal.Dataset, classes: Sequence[ClassInfo]) -> None:
     band.SetDescription("class")
 
 
-def _partial(final: Path) -> Path:
-    return final.with_name(f"{final.stem}.partial{final.suffix}")
-
-
 def _aux(path: Path) -> Path:
     return Path(str(path) + ".aux.xml")
-
-
-def _remove(path: Path) -> None:
-    for p in (path, _aux(path)):
-        with suppress(FileNotFoundError):
-            p.unlink()
 
 
 def assemble(
     grid: Grid, classes: Sequence[ClassInfo], nodata: int, tiles: Sequence[Path],
     output: Path, confidence_tiles: Sequence[Path] = (), confidence: Path | None = None,
 ) -> list[Path]:
-    """Write `output` (.tif: COG; .vrt: VRT over the tiles) and the optional confidence."""
+    """Write `output` (.tif: COG; .vrt: VRT over the tiles), its .qml and the optional
+    confidence, committed together (`commit.commit_together`) like a single-scene output."""
     jobs = [(output, tiles, float(nodata), True)]
     if confidence is not None:
         jobs.append((confidence, confidence_tiles, CONFIDENCE_NODATA, False))
-    partials: list[tuple[Path, Path]] = []
+    for final, *_ in jobs:
+        commit.remove_stale_partials(final)
+    tag = commit.run_tag()
+    pairs: list[tuple[Path | None, Path]] = []
     # PAM holds GeoTIFF category names: on for our own outputs even where GDAL_PAM_ENABLED=NO.
     gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", "YES")
     try:
         for final, parts, nd, is_classes in jobs:
-            tmp = _partial(final)
-            partials.append((tmp, final))
+            tmp = commit.partial_path(final, tag)
+            pairs.append((tmp, final))
             _write_one(grid, classes, nd, parts, final, tmp, is_classes)
-        for tmp, final in partials:  # everything is complete: now all into place
-            os.replace(tmp, final)
-            if _aux(tmp).exists():
-                os.replace(_aux(tmp), _aux(final))
-            else:
-                _aux(final).unlink(missing_ok=True)
+            pairs.append((_aux(tmp) if _aux(tmp).exists() else None, _aux(final)))
+        qml = commit.partial_path(output, tag, ".qml")
+        qml.write_text(paletted_qml(classes), encoding="utf-8")
+        pairs.append((qml, qml_path(output)))
+        commit.commit_together(pairs, tag)
     except BaseException:
-        for tmp, _ in partials:
-            _remove(tmp)
+        commit.remove_files([p for p, _ in pairs if p is not None])
         raise
     finally:
         gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", None)
-    write_qml(output, classes)
-    return [final for _, final in partials]
+    return [final for final, *_ in jobs]
 
 
 def _write_one(

@@ -14,18 +14,17 @@ from pathlib import Path
 
 from osgeo import gdal, osr
 
-from ..raster_io import (
+from ..gdal_errors import RasterError, gdal_call
+from ..grid import (
     Grid,
-    RasterError,
     Window,
-    _transform_bounds,
     choose_resampling,
-    gdal_call,
-    open_raster,
     raster_grid,
     same_crs,
+    transform_bounds,
     window_for_extent,
 )
+from ..reading import open_raster
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ def output_grid(mosaic: Grid, req: GridRequest) -> Grid:
         raise RasterError(f"The resolution must be positive, got {req.resolution}.")
     if same_crs(crs, mosaic.crs_wkt) and req.resolution in (None, mosaic.geotransform[1]):
         return mosaic.window(window_for_extent(mosaic, req.extent))
-    bounds = req.extent or _transform_bounds(mosaic.bounds, mosaic.crs_wkt, crs)
+    bounds = req.extent or transform_bounds(mosaic.bounds, mosaic.crs_wkt, crs)
     if bounds is None:
         raise RasterError("The optical mosaic's extent cannot be expressed in the requested CRS.")
     res = req.resolution or _native_resolution(mosaic, bounds)

@@ -14,16 +14,9 @@ from pathlib import Path
 
 from osgeo import gdal
 
-from ..raster_io import (
-    Grid,
-    RasterError,
-    _transform_bounds,
-    band_labels,
-    gdal_call,
-    open_raster,
-    raster_grid,
-    same_crs,
-)
+from ..gdal_errors import RasterError, gdal_call
+from ..grid import Grid, raster_grid, same_crs, transform_bounds
+from ..reading import band_labels, open_raster
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img", ".nc")
 
@@ -99,7 +92,7 @@ def describe_scenes(paths: Sequence[str], role: str) -> list[Scene]:
 
 def footprint(scene: Scene, crs_wkt: str) -> tuple[float, float, float, float] | None:
     """The scene's bounds in `crs_wkt` (None when PROJ cannot transform them)."""
-    return _transform_bounds(scene.grid.bounds, scene.grid.crs_wkt, crs_wkt)
+    return transform_bounds(scene.grid.bounds, scene.grid.crs_wkt, crs_wkt)
 
 
 def build_mosaic(scenes: Sequence[Scene], role: str, folder: Path) -> str:
@@ -123,10 +116,15 @@ def build_mosaic(scenes: Sequence[Scene], role: str, folder: Path) -> str:
     opts = gdal.BuildVRTOptions(resolution="highest", addAlpha=not _all_have_nodata(sources))
     vrt = gdal_call(f"Mosaicking the {role} scenes", gdal.BuildVRT, str(dest), sources,
                     options=opts)
-    # BuildVRT drops band descriptions; band selection reads them.
-    for b, label in enumerate(scenes[0].labels, start=1):
-        if label:
-            vrt.GetRasterBand(b).SetDescription(label)
+    # BuildVRT drops band descriptions and metadata; band and unit choice read them.
+    first = open_raster(scenes[0].path, role)
+    vrt.SetMetadata(first.GetMetadata() or {})
+    for b in range(1, first.RasterCount + 1):
+        src, dst = first.GetRasterBand(b), vrt.GetRasterBand(b)
+        if src.GetDescription():
+            dst.SetDescription(src.GetDescription())
+        if src.GetMetadata():
+            dst.SetMetadata(src.GetMetadata())
     vrt = None
     return str(dest)
 

@@ -11,21 +11,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from ..bands import select_bands
+from ..grid import Grid
+from ..inputs import choose_bands, choose_units
 from ..metadata import InputSpec
-from ..raster_io import Grid, band_data_types, open_raster, sample_values
+from ..plan import tile_size_for
+from ..product_offset import ProductOffsetError, product_offset
+from ..reading import open_raster
+from ..reporting import Reporter
 from ..session import LoadedModel
 from ..tiling import TileLayout, plan_tiles
-from ..units import ValueStats, resolve_units
+from ..units import UnitsError
 from .inputs import Scene
-
-UNIT_SAMPLE_SCENES = 4  # scenes sampled for unit detection (spread over the list)
 
 
 @dataclass
@@ -86,53 +86,49 @@ def request_fingerprint(request: dict[str, object], files: Sequence[str]) -> str
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def choose_bands(
-    scene: Scene, spec: InputSpec, requested: Sequence[int] | None, role: str, param: str,
-    info: Callable[[str], None], warn: Callable[[str], None],
-) -> tuple[int, ...]:
-    """The model's bands in the scenes, as upseg:segment chooses them for one layer."""
-    sel = select_bands(list(scene.labels), spec, requested, role, param)
-    for w in sel.warnings:
-        warn(w)
-    info(sel.describe(role[:1].upper() + role[1:], list(scene.labels)))
-    return sel.bands
+def choose_inputs(
+    mosaic: str, spec: InputSpec, bands: Sequence[int] | None, units: str, role: str,
+    report: Reporter,
+) -> tuple[tuple[int, ...], str]:
+    """Bands and units of a role, chosen by the single-scene stage (`inputs.choose_bands`,
+    `inputs.choose_units`) once on the role's mosaic: unit statistics come from samples spread
+    over all its scenes, not from the window each worker happens to read."""
+    param = "OPTICAL" if role == "optical" else "SAR"
+    ds = open_raster(mosaic, role)
+    sel = choose_bands(ds, spec, bands, role, f"{param}_BANDS", report)
+    chosen = choose_units(ds, spec, sel, units, role, f"{param}_UNITS", report)
+    return sel.bands, chosen
 
 
-def choose_units(
-    scenes: Sequence[Scene], bands: Sequence[int], spec: InputSpec, requested: str, role: str,
-    param: str, info: Callable[[str], None], warn: Callable[[str], None],
-) -> str:
-    """Units from the statistics of a few scenes spread over the list (all one data type)."""
-    step = max(1, len(scenes) // UNIT_SAMPLE_SCENES)
-    values = []
-    for s in list(scenes)[::step][:UNIT_SAMPLE_SCENES]:
-        ds = open_raster(s.path, role)
-        values.append(sample_values(ds, bands, role).reshape(len(bands), -1))
-        dtype = band_data_types(ds, bands)[0]
-        ds = None
-    stats = ValueStats.of(np.concatenate(values, axis=1), dtype)
-    units, how, notes = resolve_units(requested, spec, stats, role, param)
-    for n in notes:
-        warn(n)
-    info(f"{role[:1].upper() + role[1:]} units: {units} ({how})")
-    return units
+def check_one_offset(scenes: Sequence[Scene], bands: Sequence[int]) -> None:
+    """Optical scenes that state different radiometric offsets (e.g. Sentinel-2 before and
+    after processing baseline 04.00) cannot share one unit: refuse, naming two of them."""
+    seen: dict[float | None, str] = {}
+    for s in scenes:
+        try:
+            off = product_offset(open_raster(s.path, "optical"), bands)
+        except ProductOffsetError as exc:
+            raise UnitsError(f"{s.path}: {exc}") from None
+        seen.setdefault(off.value if off else None, s.path)
+    if len(seen) > 1:
+        (a, pa), (b, pb) = list(seen.items())[:2]
+        raise UnitsError(
+            f"The optical scenes state different radiometric offsets ({pa}: {a}, {pb}: {b}; "
+            "e.g. Sentinel-2 before and after processing baseline 04.00). Segment each group "
+            "as its own region job, or remove the offsets first."
+        )
 
 
 def choose_tiling(
-    lm: LoadedModel, tile_size: int | None, overlap: int | None
+    lm: LoadedModel, tile_size: int | None, overlap: int | None, report: Reporter
 ) -> tuple[int, int, bool]:
-    """(tile, overlap, fixed) as upseg:segment resolves them (same defaults, same model rules),
-    decided once so that workers on other devices still cut the same tiles."""
-    from ..pipeline import default_tile_size
-    from ..session import ModelError
-
-    meta = lm.metadata
-    fixed = lm.static_hw
-    if fixed and fixed[0] != fixed[1]:
-        raise ModelError(f"The model has a fixed non-square input size {fixed}; re-export it.")
-    tile = fixed[0] if fixed else int(tile_size or default_tile_size(meta.tile_size, lm.provider))
-    ovl = int(meta.overlap if overlap is None else overlap)
-    return tile, ovl, bool(fixed)
+    """(tile, overlap, fixed) as the single-scene plan stage resolves them, decided once so
+    that workers on other devices still cut the same tiles."""
+    tile, warnings = tile_size_for(lm.metadata, lm.provider, lm.static_hw, tile_size)
+    for w in warnings:
+        report.warning(w)
+    ovl = int(lm.metadata.overlap if overlap is None else overlap)
+    return tile, ovl, bool(lm.static_hw)
 
 
 def model_path(model: str | None) -> str:

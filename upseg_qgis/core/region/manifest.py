@@ -21,7 +21,7 @@ import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..raster_io import RasterError
+from ..gdal_errors import RasterError
 from .job import RegionJob
 from .plan import RegionWindow
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..raster_io import Window
+from ..grid import Window
 from ..tiling import TileLayout
 
 DEFAULT_WINDOW_SIZE = 4096  # px; about 17 Mpx, several seconds of work per window on a CPU

@@ -13,33 +13,30 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..metadata import ClassInfo
+from ..gdal_errors import RasterError
+from ..grid import raster_grid
+from ..options import InputOptions, RuntimeOptions, TilingOptions
 from ..pipeline import CORE_ERRORS
-from ..raster_io import RasterError, check_output_path, open_raster, raster_grid
+from ..reading import open_raster
+from ..reporting import Reporter
 from ..session import load_model
+from ..writing import check_output_path
 from .assemble import assemble
-from .executors import (
-    DEFAULT_RETRIES,
-    SchedulerError,
-    connect,
-    run_in_process,
-    run_on_dask,
-)
+from .executors import SchedulerError, connect, run_in_process, run_on_dask
 from .grid import GridRequest, on_grid, output_grid
 from .inputs import Scene, build_mosaic, describe_scenes, expand_inputs, footprint
 from .job import (
     RegionJob,
-    choose_bands,
+    check_one_offset,
+    choose_inputs,
     choose_tiling,
-    choose_units,
     model_path,
     request_fingerprint,
 )
 from .manifest import WindowRecord, WorkFolder
-from .plan import DEFAULT_WINDOW_SIZE, PlanError, RegionWindow, halo_overhead, plan_windows
+from .options import RegionOptions
+from .plan import PlanError, RegionWindow, halo_overhead, plan_windows
 from .runner import run_window
-
-MessageFn = Callable[[str], None]
 
 
 class RegionError(RuntimeError):
@@ -48,10 +45,6 @@ class RegionError(RuntimeError):
 
 REGION_ERRORS: tuple[type[Exception], ...] = (*CORE_ERRORS, PlanError, SchedulerError,
                                               RegionError)
-
-
-def _noop(*_a: object) -> None:
-    return None
 
 
 @dataclass
@@ -83,52 +76,46 @@ class RegionResult:
 
 
 @dataclass
-class _Options:
-    """The request as the user made it (what the fingerprint covers)."""
+class _Request:
+    """The request as the user made it: what the fingerprint covers."""
 
     optical: list[str]
     sar: list[str]
     model: str
-    optical_bands: list[int] | None
-    sar_bands: list[int] | None
-    optical_units: str
-    sar_units: str
-    grid: GridRequest
+    inputs: InputOptions
     tile_size: int | None
     overlap: int | None
+    grid: GridRequest
     window_size: int
     confidence: bool
     output: str
 
     def fingerprint(self) -> str:
-        request = {k: v for k, v in vars(self).items() if k != "grid"}
-        request["grid"] = self.grid.to_json()
-        return request_fingerprint(request, [*self.optical, *self.sar, self.model])
+        doc = {k: v for k, v in vars(self).items() if k not in ("grid", "inputs")}
+        doc["grid"] = self.grid.to_json()
+        doc["inputs"] = {k: list(v) if isinstance(v, tuple | list) else v
+                         for k, v in vars(self.inputs).items()}
+        return request_fingerprint(doc, [*self.optical, *self.sar, self.model])
 
 
-def _prepare(
-    opts: _Options, work: WorkFolder, device: str, strict: bool, batch_size: int | None,
-    info: MessageFn, warn: MessageFn,
-) -> tuple[RegionJob, list[RegionWindow], set[str]]:
+def _prepare(req: _Request, work: WorkFolder, runtime: RuntimeOptions, batch: int | None,
+             report: Reporter) -> tuple[RegionJob, list[RegionWindow], set[str]]:
     """Resolve everything once: mosaics, grid, bands, units, tiling, windows, empty windows."""
-    opt_scenes = describe_scenes(opts.optical, "optical")
-    sar_scenes = describe_scenes(opts.sar, "SAR")
-    info(f"{len(opt_scenes)} optical and {len(sar_scenes)} SAR scene(s)")
-    lm = load_model(opts.model, device, strict, 1)
-    meta = lm.metadata
-    obands = choose_bands(opt_scenes[0], meta.optical, opts.optical_bands, "optical",
-                          "OPTICAL_BANDS", info, warn)
-    sbands = choose_bands(sar_scenes[0], meta.sar, opts.sar_bands, "SAR", "SAR_BANDS", info,
-                          warn)
-    ounits = choose_units(opt_scenes, obands, meta.optical, opts.optical_units, "optical",
-                          "OPTICAL_UNITS", info, warn)
-    sunits = choose_units(sar_scenes, sbands, meta.sar, opts.sar_units, "SAR", "SAR_UNITS",
-                          info, warn)
+    opt_scenes = describe_scenes(req.optical, "optical")
+    sar_scenes = describe_scenes(req.sar, "SAR")
+    report.say(f"{len(opt_scenes)} optical and {len(sar_scenes)} SAR scene(s)")
+    lm = load_model(req.model, runtime.device, runtime.strict_device, 1)
+    meta, opts = lm.metadata, req.inputs
     opt_mosaic = build_mosaic(opt_scenes, "optical", work.inputs)
     sar_mosaic = build_mosaic(sar_scenes, "SAR", work.inputs)
-    grid = output_grid(raster_grid(open_raster(opt_mosaic, "optical"), "optical"), opts.grid)
+    obands, ounits = choose_inputs(opt_mosaic, meta.optical, opts.optical_bands,
+                                   opts.optical_units, "optical", report)
+    check_one_offset(opt_scenes, obands)
+    sbands, sunits = choose_inputs(sar_mosaic, meta.sar, opts.sar_bands, opts.sar_units, "SAR",
+                                   report)
+    grid = output_grid(raster_grid(open_raster(opt_mosaic, "optical"), "optical"), req.grid)
     work.inputs.mkdir(parents=True, exist_ok=True)
-    tile, ovl, fixed = choose_tiling(lm, opts.tile_size, opts.overlap)
+    tile, ovl, fixed = choose_tiling(lm, req.tile_size, req.overlap, report)
     job = RegionJob(
         optical=on_grid(opt_mosaic, "optical", grid, work.inputs / "optical_grid.vrt", True),
         sar=on_grid(sar_mosaic, "SAR", grid, work.inputs / "sar_grid.vrt", False),
@@ -136,222 +123,199 @@ def _prepare(
         optical_units=ounits, sar_units=sunits, tile_size=tile, overlap=ovl,
         multiple_of=meta.multiple_of, fixed_size=fixed, grid_width=grid.width,
         grid_height=grid.height, geotransform=list(grid.geotransform or ()),
-        crs_wkt=grid.crs_wkt, window_size=opts.window_size, confidence=opts.confidence,
-        work_dir=str(work.path.resolve()), batch_size=batch_size, device=device,
-        strict_device=strict, nodata=meta.nodata_value,
+        crs_wkt=grid.crs_wkt, window_size=req.window_size, confidence=req.confidence,
+        work_dir=str(work.path.resolve()), batch_size=batch, device=runtime.device,
+        strict_device=runtime.strict_device, nodata=meta.nodata_value,
     )
-    windows = plan_windows(job.layout(), opts.window_size)
+    windows = plan_windows(job.layout(), req.window_size)
     empty = _empty_windows(job, windows, opt_scenes, sar_scenes)
     if len(empty) == len(windows):
         raise RasterError(
             "The optical and SAR scenes do not overlap anywhere in the output grid. Give scenes "
-            "that cover the same area, or another extent."
-        )
-    info(f"Output grid {grid.width}x{grid.height} px; {len(windows)} window(s) of up to "
-         f"{opts.window_size} px ({len(empty)} without data), tiles {tile} px, overlap {ovl}, "
-         f"halo overhead {halo_overhead(windows):.1%}")
+            "that cover the same area, or another extent.")
+    report.say(f"Output grid {grid.width}x{grid.height} px; {len(windows)} window(s) of up to "
+               f"{req.window_size} px ({len(empty)} without data), tiles {tile} px, overlap "
+               f"{ovl}, halo overhead {halo_overhead(windows):.1%}")
     return job, windows, empty
 
 
-def _empty_windows(
-    job: RegionJob, windows: Sequence[RegionWindow], optical: Sequence[Scene],
-    sar: Sequence[Scene],
-) -> set[str]:
+def _empty_windows(job: RegionJob, windows: Sequence[RegionWindow],
+                   optical: Sequence[Scene], sar: Sequence[Scene]) -> set[str]:
     """Windows that no optical or no SAR scene touches: nodata, nothing to compute."""
     grid = job.grid
+    prints = [[footprint(s, grid.crs_wkt) for s in scenes] for scenes in (optical, sar)]
 
-    def touched(bounds: tuple[float, ...], scenes: Sequence[Scene]) -> bool:
-        for s in scenes:
-            fp = footprint(s, grid.crs_wkt)
-            if fp is None or (fp[0] < bounds[2] and fp[2] > bounds[0] and fp[1] < bounds[3]
-                              and fp[3] > bounds[1]):
-                return True
-        return False
+    def touched(b: tuple[float, ...], fps: list[tuple[float, ...] | None]) -> bool:
+        return any(fp is None or (fp[0] < b[2] and fp[2] > b[0] and fp[1] < b[3]
+                                  and fp[3] > b[1]) for fp in fps)
 
-    out = set()
-    for w in windows:
-        b = grid.window(w.rect).bounds
-        if not (touched(b, optical) and touched(b, sar)):
-            out.add(w.name)
-    return out
+    return {w.name for w in windows
+            if not all(touched(grid.window(w.rect).bounds, fps) for fps in prints)}
 
 
-def _check_output(output: str, confidence: str | None, overwrite: bool) -> tuple[Path, Path | None]:
-    outs = []
+def _check_output(output: str, confidence: str | None, overwrite: bool
+                  ) -> tuple[Path, Path | None]:
+    outs: list[Path | None] = []
     for path, what in ((output, "OUTPUT"), (confidence, "OUTPUT_CONFIDENCE")):
         if not path:
             outs.append(None)
             continue
         p = Path(path)
         if p.suffix.lower() == ".vrt":
-            check_output_path(str(p.with_suffix(".tif")), (), what)  # folder checks
+            check_output_path(str(p.with_suffix(".tif")), (), what)  # the folder checks
         else:
             check_output_path(str(p), (), what)
         if p.exists() and not overwrite:
             raise RasterError(f"{what} {p} exists. Choose another name, or allow overwriting.")
         outs.append(p)
-    if confidence and (outs[0].suffix.lower() == ".vrt") != (outs[1].suffix.lower() == ".vrt"):
+    out, conf = outs
+    assert out is not None
+    if conf is not None and (out.suffix.lower() == ".vrt") != (conf.suffix.lower() == ".vrt"):
         raise RasterError("OUTPUT and OUTPUT_CONFIDENCE must both be .tif or both be .vrt.")
-    return outs[0], outs[1]  # type: ignore[return-value]
+    return out, conf
 
 
-def _open_job(
-    opts: _Options, work: WorkFolder, restart: bool, overwrite: bool,
-    prepare: Callable[[], tuple[RegionJob, list[RegionWindow], set[str]]], info: MessageFn,
-) -> tuple[RegionJob, list[RegionWindow], dict[str, WindowRecord]]:
+@dataclass
+class _State:
+    """A job being worked on: its plan and the windows finished so far."""
+
+    job: RegionJob
+    windows: list[RegionWindow]
+    records: dict[str, WindowRecord]
+    work: WorkFolder
+    report: Reporter
+
+
+def _open_job(req: _Request, work: WorkFolder, region: RegionOptions,
+              prepare: Callable[[], tuple[RegionJob, list[RegionWindow], set[str]]],
+              report: Reporter) -> _State:
     """The job from the work folder when it is this request's, else planned anew."""
-    fp = opts.fingerprint()
+    fp = req.fingerprint()
     if work.exists():
-        if work.fingerprint() != fp and not (overwrite or restart):
+        other = work.fingerprint() != fp
+        if other and not (region.overwrite or region.restart):
             raise RasterError(
                 f"{work.path} holds a job with other inputs or options. Rerun the same "
-                "command to finish that job, or allow overwriting to start this one."
-            )
-        if restart or work.fingerprint() != fp:
-            info(f"Starting over: discarding {work.path}")
+                "command to finish that job, or allow overwriting to start this one.")
+        if other or region.restart:
+            report.say(f"Starting over: discarding {work.path}")
             work.remove()
             work.take_lock()
     if work.exists():
         _, job, windows = work.load()
         records = work.finished()
-        info(f"Resuming the job in {work.path}: {len(records)} of {len(windows)} window(s) "
-             "already finished")
-        return job, windows, records
+        report.say(f"Resuming the job in {work.path}: {len(records)} of {len(windows)} "
+                   "window(s) already finished")
+        return _State(job, windows, records, work, report)
     job, windows, empty = prepare()
     work.create(fp, job, windows)
     for name in sorted(empty):
         work.record(WindowRecord(name, None, worker="plan"))
-    return job, windows, work.finished()
+    return _State(job, windows, work.finished(), work, report)
 
 
 def segment_region(
     optical: Sequence[str], sar: Sequence[str], output: str, *,
-    model: str | None = None, optical_bands: Sequence[int] | None = None,
-    sar_bands: Sequence[int] | None = None, optical_units: str = "auto",
-    sar_units: str = "auto", grid: GridRequest | None = None, tile_size: int | None = None,
-    overlap: int | None = None, batch_size: int | None = None, device: str = "auto",
-    strict_device: bool = False, threads: int | None = None, confidence: str | None = None,
-    window_size: int = DEFAULT_WINDOW_SIZE, scheduler: str | None = None,
-    workers: int | None = None, retries: int = DEFAULT_RETRIES, overwrite: bool = False,
-    restart: bool = False, keep_work: bool = False,
-    progress: Callable[[float, str], None] | None = None,
-    is_cancelled: Callable[[], bool] | None = None, info: MessageFn | None = None,
-    warn: MessageFn | None = None, run: Callable[..., WindowRecord] | None = None,
+    model: str | None = None, confidence: str | None = None,
+    inputs: InputOptions | None = None, tiling: TilingOptions | None = None,
+    runtime: RuntimeOptions | None = None, grid: GridRequest | None = None,
+    region: RegionOptions | None = None, report: Reporter | None = None,
+    run: Callable[..., WindowRecord] | None = None,
 ) -> RegionResult:
-    """Segment the optical + SAR scenes (files, folders, VRTs) into one `output` on one grid.
+    """Segment optical + SAR scenes (files, folders, VRTs) into one `output` on one grid.
 
     output: .tif (a Cloud-Optimised GeoTIFF) or .vrt (over the tiles, kept in the work folder).
-    grid: CRS, resolution, extent of the output (default: the optical mosaic's grid).
-    window_size: output pixels per window (square); scheduler: None runs the windows in this
-    process; "local" / "local:N" a LocalCluster of worker processes; "tcp://host:port" an
-    existing Dask cluster. retries: further attempts per failed window. restart: discard
-    finished windows. keep_work: keep the work folder after success. run: the window runner
-    (tests). Other arguments as `pipeline.segment`.
+    inputs, tiling, runtime: as for `pipeline.segment` (the extent goes in `grid`); grid: the
+    output grid (default: the optical mosaic's); region: windows, scheduler, retries, reruns
+    (`RegionOptions`); run: the window runner (tests).
     """
     start = time.perf_counter()
-    info, warn = info or _noop, warn or _noop
-    is_cancelled = is_cancelled or (lambda: False)
-    warnings: list[str] = []
-
-    def warning(msg: str) -> None:
-        if msg not in warnings:
-            warnings.append(msg)
-            warn(msg)
-
-    out, conf = _check_output(output, confidence, overwrite)
-    opts = _Options(
-        expand_inputs(optical, "optical"), expand_inputs(sar, "SAR"), model_path(model),
-        list(optical_bands) if optical_bands else None,
-        list(sar_bands) if sar_bands else None, optical_units or "auto", sar_units or "auto",
-        grid or GridRequest(), tile_size, overlap, int(window_size), conf is not None,
-        str(out.resolve()),
-    )
+    inputs, tiling = inputs or InputOptions(), tiling or TilingOptions()
+    runtime, region = runtime or RuntimeOptions(), region or RegionOptions()
+    report = report or Reporter()
+    if inputs.extent is not None:
+        raise PlanError("A region's extent is part of its output grid: give it in `grid`.")
+    out, conf = _check_output(output, confidence, region.overwrite)
+    req = _Request(expand_inputs(optical, "optical"), expand_inputs(sar, "SAR"),
+                   model_path(model), inputs, tiling.tile_size, tiling.overlap,
+                   grid or GridRequest(), int(region.window_size), conf is not None,
+                   str(out.resolve()))
     work = WorkFolder(out)
     work.take_lock()
     try:
-        job, windows, records = _open_job(
-            opts, work, restart, overwrite,
-            lambda: _prepare(opts, work, device, strict_device, batch_size, info, warning), info,
-        )
-        before = len(records)
-        where = _run_windows(job, windows, records, work, scheduler, workers, threads, retries,
-                             run or run_window, progress, is_cancelled, info, warning)
-        meta = load_model(job.model, "cpu", False, 1).metadata
-        _finish(job, windows, records, work, out, conf, meta.classes, info)
+        st = _open_job(req, work, region,
+                       lambda: _prepare(req, work, runtime, tiling.batch_size, report), report)
+        before = len(st.records)
+        where = _run_windows(st, region, runtime.threads, run or run_window)
+        _finish(st, out, conf)
     finally:
         work.release_lock()
-    if out.suffix.lower() != ".vrt" and not keep_work:
+    if out.suffix.lower() != ".vrt" and not region.keep_work:
         work.remove()
     result = RegionResult(
         output=str(out), confidence=str(conf) if conf else None,
-        qml=str(out.with_suffix(".qml")), windows=len(windows), done_before=before,
-        ran=len(records) - before, empty=sum(1 for r in records.values() if r.empty),
-        width=job.grid_width, height=job.grid_height, seconds=time.perf_counter() - start,
-        where=where, warnings=warnings,
+        qml=str(out.with_suffix(".qml")), windows=len(st.windows), done_before=before,
+        ran=len(st.records) - before, empty=sum(r.empty for r in st.records.values()),
+        width=st.job.grid_width, height=st.job.grid_height,
+        seconds=time.perf_counter() - start, where=where, warnings=list(report.warnings),
         work_dir=str(work.path) if work.path.exists() else None,
     )
     for line in result.summary():
-        info(line)
+        report.say(line)
     return result
 
 
-def _run_windows(
-    job: RegionJob, windows: Sequence[RegionWindow], records: dict[str, WindowRecord],
-    work: WorkFolder, scheduler: str | None, workers: int | None, threads: int | None,
-    retries: int, run: Callable[..., WindowRecord],
-    progress: Callable[[float, str], None] | None, is_cancelled: Callable[[], bool],
-    info: MessageFn, warn: MessageFn,
-) -> str:
+def _run_windows(st: _State, region: RegionOptions, threads: int | None,
+                 run: Callable[..., WindowRecord]) -> str:
     """Run the unfinished windows; returns where they ran."""
-    todo = [w for w in windows if w.name not in records]
-    area = {w.name: w.rect.width * w.rect.height for w in windows}
-    total = sum(area.values())
-    done = [sum(area[n] for n in records)]
+    todo = [w for w in st.windows if w.name not in st.records]
+    area = {w.name: w.rect.width * w.rect.height for w in st.windows}
+    done = [sum(area[n] for n in st.records)]
+    report = st.report
 
     def on_done(rec: WindowRecord) -> None:
-        work.record(rec)
-        records[rec.name] = rec
+        st.work.record(rec)
+        st.records[rec.name] = rec
         for msg in rec.warnings:
-            warn(msg)
+            if msg not in report.warnings:  # every worker says it: once is enough
+                report.warning(msg)
         done[0] += area[rec.name]
-        if progress:
-            progress(done[0] / total, f"Window {rec.name} done ({len(records)}/{len(windows)})")
+        report.step(done[0] / sum(area.values()),
+                    f"Window {rec.name} done ({len(st.records)}/{len(st.windows)})")
 
     if not todo:
         return "nothing left to run"
-    if scheduler:
-        conn = connect(scheduler, workers, threads)
+    if region.scheduler:
+        conn = connect(region.scheduler, region.workers, threads)
         where = conn.describe()
-        info(f"Running {len(todo)} window(s) on {where}")
+        report.say(f"Running {len(todo)} window(s) on {where}")
         try:
-            failures = run_on_dask(conn, run, job, todo, on_done, is_cancelled, retries)
+            failures = run_on_dask(conn, run, st.job, todo, on_done, report.cancelled,
+                                   region.retries)
         finally:
             conn.close()
     else:
         where = "in this process"
-        info(f"Running {len(todo)} window(s) in this process")
-        failures = run_in_process(run, job, todo, on_done, is_cancelled, retries, threads)
+        report.say(f"Running {len(todo)} window(s) in this process")
+        failures = run_in_process(run, st.job, todo, on_done, report.cancelled, region.retries,
+                                  threads)
     if failures:
         names = "; ".join(f.describe() for f in failures[:10])
         more = f" (and {len(failures) - 10} more)" if len(failures) > 10 else ""
         raise RegionError(
             f"{len(failures)} of {len(todo)} window(s) failed: {names}{more}. The finished "
-            f"windows are kept in {work.path}; rerun the same command to retry only the "
-            "missing ones. No output was written."
-        )
+            f"windows are kept in {st.work.path}; rerun the same command to retry only the "
+            "missing ones. No output was written.")
     return where
 
 
-def _finish(
-    job: RegionJob, windows: Sequence[RegionWindow], records: dict[str, WindowRecord],
-    work: WorkFolder, out: Path, conf: Path | None, classes: Sequence[ClassInfo],
-    info: MessageFn,
-) -> None:
-    recs = [records[w.name] for w in windows if not records[w.name].empty]
-    tiles = [work.path / str(r.tile) for r in recs]
-    conf_tiles = [work.path / str(r.confidence) for r in recs] if conf is not None else []
+def _finish(st: _State, out: Path, conf: Path | None) -> None:
+    recs = [st.records[w.name] for w in st.windows if not st.records[w.name].empty]
     if conf is not None and any(r.confidence is None for r in recs):
         raise RegionError("Some tiles have no confidence; rerun with restart to redo them.")
-    work.remove_strays({str(r.tile) for r in recs} | {str(r.confidence) for r in recs})
-    info(f"Assembling {len(tiles)} tile(s) into {out}")
-    assemble(job.grid, classes, job.nodata, tiles, out, conf_tiles, conf)
+    st.work.remove_strays({str(r.tile) for r in recs} | {str(r.confidence) for r in recs})
+    tiles = [st.work.path / str(r.tile) for r in recs]
+    conf_tiles = [st.work.path / str(r.confidence) for r in recs] if conf is not None else []
+    st.report.say(f"Assembling {len(tiles)} tile(s) into {out}")
+    meta = load_model(st.job.model, "cpu", False, 1).metadata
+    assemble(st.job.grid, meta.classes, st.job.nodata, tiles, out, conf_tiles, conf)

@@ -1,10 +1,11 @@
-"""`run_window(job, window) -> WindowRecord`: one window through the single-scene code.
+"""`run_window(job, window) -> WindowRecord`: one window through the single-scene stages.
 
-The window's halo (the global tiles touching it) goes through `pipeline.segment` exactly as a
-single scene would, with the bands, units and tiling the job resolved; the window's own
-rectangle is then cut out into its tile, written under a temporary name and renamed, so a tile
-on disk is always complete. Each process (a Dask worker, or the submitting process) opens the
-ONNX Runtime session once and keeps it for every window it runs.
+The window's halo (the global tiles touching it) is read, aligned, normalised, inferred and
+blended by the stages `pipeline.segment` runs (`inputs.open_readers`, `plan.plan_run`,
+`streaming.stream`), with the bands, units and tiling the job resolved once. Only the window's
+own rectangle reaches the writer (`RectWriter`), whose output is committed like any single-scene
+output (temporary names, renamed together), so a tile on disk is always complete. Each process
+(a Dask worker, or the submitting process) opens the ONNX Runtime session once and keeps it.
 """
 
 from __future__ import annotations
@@ -13,29 +14,34 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
-from contextlib import suppress
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from osgeo import gdal
+import numpy as np
 
-from ..raster_io import RasterError, Window, gdal_call
+from ..bands import BandSelection
+from ..defaults import CPU, DEFAULT_PREFETCH, cpu_threading
+from ..grid import Window, raster_grid
+from ..inputs import Layer, Layers, open_readers
+from ..metadata import ModelMetadata
+from ..options import TilingOptions
+from ..plan import plan_run
+from ..reading import open_raster
+from ..reporting import Clock, Reporter
 from ..session import LoadedModel, load_model
-from ..styling import qml_path
+from ..streaming import StreamSetup, stream
+from ..writing import OutputPaths, OutputWriter
 from .job import RegionJob
 from .manifest import WindowRecord
 from .plan import RegionWindow, rect_in_halo
 
 _MODELS: dict[tuple[object, ...], LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
-# Said by every window without data; the job reports empty areas once, as a whole.
-_QUIET = ("No pixel has data in both layers",)
 
 
 def worker_model(job: RegionJob, threads: int | None) -> LoadedModel:
     """This process's session for the job's model (opened on first use, then kept)."""
-    from ..pipeline import cpu_threading
-
     intra = cpu_threading(threads, None)[1]
     key = (job.model, job.device, job.strict_device, intra)
     with _MODELS_LOCK:
@@ -51,6 +57,44 @@ def sessions_opened() -> int:
     return len(_MODELS)
 
 
+class RectWriter:
+    """A `blend.WindowWriter` over the halo that passes on only the pixels of `rect` (in halo
+    coordinates), moved to the origin of `writer`'s grid."""
+
+    def __init__(self, writer: OutputWriter, rect: Window) -> None:
+        self.writer = writer
+        self.rect = rect
+
+    def write_window(self, row: int, col: int, classes: np.ndarray,
+                     confidence: np.ndarray | None) -> None:
+        r = self.rect
+        h, w = classes.shape
+        y0, y1 = max(row, r.yoff), min(row + h, r.yoff + r.height)
+        x0, x1 = max(col, r.xoff), min(col + w, r.xoff + r.width)
+        if y1 <= y0 or x1 <= x0:
+            return
+        rows, cols = slice(y0 - row, y1 - row), slice(x0 - col, x1 - col)
+        self.writer.write_window(y0 - r.yoff, x0 - r.xoff, classes[rows, cols],
+                                 None if confidence is None else confidence[rows, cols])
+
+
+@contextmanager
+def job_layers(job: RegionJob, meta: ModelMetadata) -> Iterator[Layers]:
+    """Both layers with the job's bands and units (no per-window choice or sampling)."""
+    opt_ds, sar_ds = open_raster(job.optical, "optical"), open_raster(job.sar, "SAR")
+    try:
+        opt_grid = raster_grid(opt_ds, "optical")
+        yield Layers(
+            Layer("optical", opt_ds, opt_grid, meta.optical,
+                  BandSelection(tuple(job.optical_bands), "the region job"), job.optical_units),
+            Layer("SAR", sar_ds, raster_grid(sar_ds, "SAR"), meta.sar,
+                  BandSelection(tuple(job.sar_bands), "the region job"), job.sar_units),
+            Window(0, 0, opt_grid.width, opt_grid.height),
+        )
+    finally:
+        opt_ds = sar_ds = None  # noqa: F841 - closes the datasets
+
+
 def run_window(
     job: RegionJob | dict[str, object],
     window: RegionWindow | dict[str, object],
@@ -58,77 +102,33 @@ def run_window(
     is_cancelled: Callable[[], bool] | None = None,
 ) -> WindowRecord:
     """Segment one window into `<work>/tiles/<name>.tif` (and its confidence)."""
-    from ..pipeline import segment
-
     job = job if isinstance(job, RegionJob) else RegionJob.from_json(job)
     window = window if isinstance(window, RegionWindow) else RegionWindow.from_json(window)
     start = time.perf_counter()
     tiles = Path(job.work_dir) / "tiles"
-    halo = tiles / f"{window.name}.halo.tif"
-    halo_conf = tiles / f"{window.name}.halo_conf.tif" if job.confidence else None
-    warnings: list[str] = []
-    expected = job.grid.window(window.halo)
-    try:
-        result = segment(
-            job.optical, job.sar, str(halo), model=job.model,
-            optical_bands=job.optical_bands, sar_bands=job.sar_bands,
-            optical_units=job.optical_units, sar_units=job.sar_units,
-            extent=expected.bounds, tile_size=job.tile_size, overlap=job.overlap,
-            batch_size=job.batch_size, threads=threads,
-            confidence=str(halo_conf) if halo_conf else None,
-            is_cancelled=is_cancelled, warn=warnings.append,
-            loaded_model=worker_model(job, threads),
-        )
-        if (result.width, result.height) != (expected.width, expected.height) or not all(
-            abs(a - b) <= 1e-6 * abs(expected.geotransform[1])
-            for a, b in zip(result.geotransform or (), expected.geotransform or (), strict=True)
-        ):
-            raise RasterError(
-                f"Window {window.name} came out on another grid than planned (an internal "
-                "error; please report it)."
-            )
-        inner = rect_in_halo(window)
-        tile = tiles / f"{window.name}.tif"
-        crop(halo, tile, inner)
-        conf_tile = None
-        if halo_conf is not None:
-            conf_tile = tiles / f"{window.name}_conf.tif"
-            crop(halo_conf, conf_tile, inner)
-    finally:
-        for p in (halo, halo_conf):
-            if p is not None:
-                _remove_output(p)
+    tile = tiles / f"{window.name}.tif"
+    conf = tiles / f"{window.name}_conf.tif" if job.confidence else None
+    lm = worker_model(job, threads)
+    meta = lm.metadata
+    report = Reporter(is_cancelled=is_cancelled)
+    runs = cpu_threading(threads, None)[0] if lm.provider == CPU else 1
+    with ExitStack() as stack:
+        layers = stack.enter_context(job_layers(job, meta))
+        plan, _ = plan_run(window.halo.width, window.halo.height, meta, lm.provider,
+                           lm.static_hw, TilingOptions(job.tile_size, job.overlap,
+                                                       job.batch_size))
+        readers = stack.enter_context(open_readers(layers, window.halo))
+        writer = stack.enter_context(OutputWriter(
+            OutputPaths(tile, conf), job.grid.window(window.rect), meta.nodata_value,
+            meta.classes))
+        stream(lm, layers, readers, plan, RectWriter(writer, rect_in_halo(window)),
+               StreamSetup(DEFAULT_PREFETCH, runs, conf is not None), Clock(), report)
+        writer.commit()
     return WindowRecord(
         name=window.name,
         tile=f"tiles/{tile.name}",
-        confidence=f"tiles/{conf_tile.name}" if conf_tile else None,
+        confidence=f"tiles/{conf.name}" if conf else None,
         seconds=round(time.perf_counter() - start, 3),
         worker=f"{socket.gethostname()}:{os.getpid()}",
-        warnings=tuple(w for w in warnings if not w.startswith(_QUIET)),
+        warnings=tuple(lm.warnings) + tuple(report.warnings),
     )
-
-
-def crop(src: Path, dst: Path, win: Window) -> None:
-    """`win` of `src` into `dst` (tiled, DEFLATE), written aside and renamed into place."""
-    tmp = dst.with_name(dst.stem + ".partial.tif")
-    opts = gdal.TranslateOptions(
-        format="GTiff",
-        srcWin=[win.xoff, win.yoff, win.width, win.height],
-        creationOptions=["TILED=YES", "COMPRESS=DEFLATE", "BIGTIFF=IF_SAFER"],
-    )
-    gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", "NO")
-    try:
-        ds = gdal_call(f"Writing the tile {dst.name}", gdal.Translate, str(tmp), str(src),
-                       options=opts)
-        ds = None  # noqa: F841 - closing writes it
-        os.replace(tmp, dst)
-    finally:
-        gdal.SetThreadLocalConfigOption("GDAL_PAM_ENABLED", None)
-        with suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def _remove_output(path: Path) -> None:
-    for p in (path, Path(str(path) + ".aux.xml"), qml_path(path)):
-        with suppress(FileNotFoundError):
-            p.unlink()
