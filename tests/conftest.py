@@ -106,11 +106,19 @@ def pytest_terminal_summary(terminalreporter: object, config: pytest.Config) -> 
         terminalreporter.write_line(f"deselected {n} tests that need torch{where}")
 
 
+def require_shared_data(sub: str = "") -> Path:
+    """The real data folder (or a part of it). Missing is a failure, never a skip: a clean
+    clone has ../shared/data beside it, and CI runs the real-data tests."""
+    path = SHARED_DATA / sub
+    if not path.exists():
+        pytest.fail(f"real data {path} is missing: put the shared data at {SHARED_DATA} (or set "
+                    "UPSEG_DATA_ROOT); the real-data tests must run, not skip", pytrace=False)
+    return path
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data folder {SHARED_DATA} not present")
-    return SHARED_DATA
+    return require_shared_data()
 
 
 @pytest.fixture(scope="module")

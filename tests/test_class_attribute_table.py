@@ -38,7 +38,9 @@ def _classes_without_style(tmp_path: Path) -> Path:
 
     optical, sar = geographic_scene(tmp_path, width=64, height=48)
     out = tmp_path / "classes.tif"
-    pipeline.segment(str(optical), str(sar), str(out), device="cpu", tile_size=64, overlap=8)
+    pipeline.segment(str(optical), str(sar), str(out),
+                     tiling=pipeline.TilingOptions(tile_size=64, overlap=8),
+                     runtime=pipeline.RuntimeOptions(device="cpu"))
     out.with_suffix(".qml").unlink()  # what another tool sees: GeoTIFF + .aux.xml only
     return out
 

@@ -11,8 +11,9 @@ import pytest
 
 from tests.toy_model import build_toy_model, geographic_scene, prepared_reference, utm_sar
 from upseg_qgis.core import pipeline
-from upseg_qgis.core.pipeline import segment
-from upseg_qgis.core.raster_io import BlockAssembler
+from upseg_qgis.core.block_assembler import BlockAssembler
+from upseg_qgis.core.pipeline import Reporter, RuntimeOptions, TilingOptions, segment
+from upseg_qgis.core.reporting import STAGES
 from upseg_qgis.core.tiling import (
     RowChunkAccumulator,
     StripAccumulator,
@@ -187,48 +188,54 @@ def test_pipelined_and_chunked_output_is_unchanged(
     nothing: the output is the model applied to the whole image (tiles of 32 px, so many rows
     and chunks)."""
     r = segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "c.tif"),
-                model=str(scene["model"]), device="cpu", tile_size=32, overlap=8,
-                batch_size=batch, prefetch=prefetch, chunk_width=chunk_width,
-                parallel_runs=runs, confidence=str(tmp_path / "p.tif"))
+                model=str(scene["model"]), confidence=str(tmp_path / "p.tif"),
+                tiling=TilingOptions(tile_size=32, overlap=8, batch_size=batch,
+                                     chunk_width=chunk_width),
+                runtime=RuntimeOptions(device="cpu", prefetch=prefetch, parallel_runs=runs))
     assert r.prefetch is prefetch and r.parallel_runs == runs and r.tile_count > 20
     cls, conf, _ = prepared_reference(scene["optical"], scene["sar"])
     np.testing.assert_array_equal(_read(r.output), cls)
     np.testing.assert_allclose(_read(r.confidence), conf, atol=1e-5)
-    assert set(r.timings) == set(pipeline.STAGES)
+    assert set(r.timings) == set(STAGES)
 
 
 def test_warped_sar_is_the_same_whatever_the_chunks(scene: dict[str, Path], tmp_path: Path) -> None:
     """The SAR in another CRS is warped window by window; the windows do not show. (GDAL's
     approximate transformer, held to 0.01 px, can move a sample by that much with another
     window, which may flip a pixel sitting exactly on a class boundary.)"""
-    common = {"model": str(scene["model"]), "device": "cpu", "tile_size": 32, "overlap": 8}
+    common = {"model": str(scene["model"]), "runtime": RuntimeOptions(device="cpu")}
     a = segment(str(scene["optical"]), str(scene["utm"]), str(tmp_path / "a.tif"),
-                chunk_width=4096, confidence=str(tmp_path / "ac.tif"), **common)
+                confidence=str(tmp_path / "ac.tif"), **common,
+                tiling=TilingOptions(tile_size=32, overlap=8, chunk_width=4096))
     b = segment(str(scene["optical"]), str(scene["utm"]), str(tmp_path / "b.tif"),
-                chunk_width=24, confidence=str(tmp_path / "bc.tif"), **common)
+                confidence=str(tmp_path / "bc.tif"), **common,
+                tiling=TilingOptions(tile_size=32, overlap=8, chunk_width=24))
     assert a.sar_resampled and b.sar_resampled
     ca, cb = _read(a.output), _read(b.output)
     assert (ca == 255).sum() == (cb == 255).sum()
+    # Measured: 0.02 % of the classes differ; confidence median 8.6e-5, max 0.001.
     assert (ca != cb).mean() < 1e-3
     pa, pb = _read(a.confidence), _read(b.confidence)
-    assert np.median(np.abs(pa - pb)) < 1e-4 and np.abs(pa - pb).max() < 0.05
+    assert np.median(np.abs(pa - pb)) < 2e-4 and np.abs(pa - pb).max() < 0.05
 
 
 def test_reads_are_bounded_by_the_chunk_width(
     scene: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from upseg_qgis.core import raster_io
+    from upseg_qgis.core import reading
 
     widths: list[int] = []
-    orig = raster_io.StripReader.read_window
+    orig = reading.StripReader.read_window
 
     def spy(self, row: int, height: int, col: int, width: int) -> np.ndarray:  # noqa: ANN001
         widths.append(width)
         return orig(self, row, height, col, width)
 
-    monkeypatch.setattr(raster_io.StripReader, "read_window", spy)
+    monkeypatch.setattr(reading.StripReader, "read_window", spy)
     segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "w.tif"),
-            model=str(scene["model"]), device="cpu", tile_size=32, overlap=8, chunk_width=64)
+            model=str(scene["model"]),
+            tiling=TilingOptions(tile_size=32, overlap=8, chunk_width=64),
+            runtime=RuntimeOptions(device="cpu"))
     assert widths and max(widths) <= 64 + 32
     assert sum(widths) > 230  # and together they cover the width
 
@@ -241,17 +248,21 @@ def test_gdal_block_cache_stays_small_while_streaming(
     GDAL_CACHEMAX)."""
     from osgeo import gdal
 
-    monkeypatch.setattr(pipeline, "INPUT_CACHE_BUDGET", 256 * 1024)
+    from upseg_qgis.core import chunks
+
+    monkeypatch.setattr(chunks, "INPUT_CACHE_BUDGET", 256 * 1024)
 
     d = tmp_path / "s"
     d.mkdir()
     opt, sar = geographic_scene(d, width=1024, height=768)
     model = build_toy_model(tmp_path / "toy.onnx")
     used: list[int] = []
-    segment(str(opt), str(sar), str(d / "out.tif"), model=str(model), device="cpu",
-            tile_size=64, overlap=8, confidence=str(d / "conf.tif"), prefetch=False,
-            progress=lambda *_: used.append(gdal.GetCacheUsed()))
+    segment(str(opt), str(sar), str(d / "out.tif"), model=str(model),
+            confidence=str(d / "conf.tif"), tiling=TilingOptions(tile_size=64, overlap=8),
+            runtime=RuntimeOptions(device="cpu", prefetch=False),
+            report=Reporter(progress=lambda *_: used.append(gdal.GetCacheUsed())))
     scene_bytes = 1024 * 768 * (3 + 4 + 1 + 4)  # inputs + outputs
+    # Design bound (not a measurement): GDAL's cache holds well under a quarter of the scene.
     assert used and max(used) < 0.25 * scene_bytes, (max(used), scene_bytes)
 
 
@@ -259,16 +270,18 @@ def test_sink_errors_reach_the_caller_and_leave_no_output(
     scene: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An error in the writer thread stops the run with that error; no file is left."""
-    from upseg_qgis.core import raster_io
+    from upseg_qgis.core import writing
+    from upseg_qgis.core.gdal_errors import RasterError
 
     def broken(*_a: object, **_k: object) -> None:
-        raise raster_io.RasterError("disk full (simulated)")
+        raise RasterError("disk full (simulated)")
 
-    monkeypatch.setattr(raster_io.OutputWriter, "write_window", broken)
+    monkeypatch.setattr(writing.OutputWriter, "write_window", broken)
     out = tmp_path / "x.tif"
-    with pytest.raises(raster_io.RasterError, match="simulated"):
+    with pytest.raises(RasterError, match="simulated"):
         segment(str(scene["optical"]), str(scene["sar"]), str(out), model=str(scene["model"]),
-                device="cpu", tile_size=32, overlap=8, prefetch=True)
+                tiling=TilingOptions(tile_size=32, overlap=8),
+                runtime=RuntimeOptions(device="cpu", prefetch=True))
     assert not pipeline.output_exists(out)
 
 
@@ -285,8 +298,10 @@ def test_cancel_midway_with_helper_threads(
     out = tmp_path / "x.tif"
     with pytest.raises(pipeline.CancelledError):
         segment(str(scene["optical"]), str(scene["sar"]), str(out), model=str(scene["model"]),
-                device="cpu", tile_size=32, overlap=8, batch_size=2, prefetch=prefetch,
-                parallel_runs=runs, is_cancelled=cancelled, confidence=str(tmp_path / "c.tif"))
+                confidence=str(tmp_path / "c.tif"),
+                tiling=TilingOptions(tile_size=32, overlap=8, batch_size=2),
+                runtime=RuntimeOptions(device="cpu", prefetch=prefetch, parallel_runs=runs),
+                report=Reporter(is_cancelled=cancelled))
     assert not pipeline.output_exists(out) and not pipeline.output_exists(tmp_path / "c.tif")
 
 
@@ -298,7 +313,7 @@ def test_statistics_of_a_large_layer_do_not_decode_it_all(
     from osgeo import gdal
 
     from tests.toy_model import write_raster
-    from upseg_qgis.core import raster_io
+    from upseg_qgis.core import reading, sampling
     from upseg_qgis.core.units import ValueStats
 
     rng = np.random.default_rng(3)
@@ -309,18 +324,18 @@ def test_statistics_of_a_large_layer_do_not_decode_it_all(
     write_raster(path, np.stack([data, data * 0.8]).astype(np.uint16))
     tiled = tmp_path / "big_tiled.tif"
     gdal.Translate(str(tiled), str(path), creationOptions=["TILED=YES", "COMPRESS=DEFLATE"])
-    ds = raster_io.open_raster(str(tiled), "optical")
-    full = raster_io.sample_values(ds, [1, 2], "optical")  # 1.8 Mpx: one decimated read
-    monkeypatch.setattr(raster_io, "SAMPLE_FULL_READ_PIXELS", 256 * 256)
+    ds = reading.open_raster(str(tiled), "optical")
+    full = sampling.sample_values(ds, [1, 2], "optical")  # 1.8 Mpx: one decimated read
+    monkeypatch.setattr(sampling, "SAMPLE_FULL_READ_PIXELS", 256 * 256)
     reads: list[tuple[int, int]] = []
-    orig = raster_io.read_window
+    orig = reading.read_window
 
     def spy(ds_, bands, win, role):  # noqa: ANN001, ANN202
         reads.append((win.width, win.height))
         return orig(ds_, bands, win, role)
 
-    monkeypatch.setattr(raster_io, "read_window", spy)
-    patches = raster_io.sample_values(ds, [1, 2], "optical")
+    monkeypatch.setattr(reading, "read_window", spy)
+    patches = sampling.sample_values(ds, [1, 2], "optical")
     assert patches.shape == full.shape == (2, 256, 256)
     assert len(reads) == 64 and set(reads) == {(32, 32)}  # one block decoded per patch
     assert gdal.GetCacheUsed() < 1024 * 1024
@@ -328,15 +343,17 @@ def test_statistics_of_a_large_layer_do_not_decode_it_all(
     assert abs(a.p50 - b.p50) < 0.1 * a.p50 and abs(a.p99 - b.p99) < 0.1 * a.p99
 
 
-def test_cpu_threading_runs_whole_batches_in_parallel() -> None:
-    """The CPU default found by `make bench`: one model run per CPU thread, one intra-op
-    thread each; an explicit thread budget (QGIS's max threads) is split the same way."""
-    from upseg_qgis.core.pipeline import MAX_PARALLEL_RUNS, available_cpus, cpu_threading
+def test_cpu_threading_derives_runs_from_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CPU default found by `make bench`: whole batches in parallel, one run per core up to
+    the number of runs ever measured (2); further cores become intra-op threads of each run. An
+    explicit thread budget (QGIS's max threads) is split the same way."""
+    from upseg_qgis.core import defaults
+    from upseg_qgis.core.defaults import MEASURED_PARALLEL_RUNS, cpu_threading
 
-    cpus = available_cpus()
-    assert cpu_threading(None, None) == (min(cpus, MAX_PARALLEL_RUNS),
-                                         max(1, cpus // min(cpus, MAX_PARALLEL_RUNS)))
-    assert cpu_threading(4, None) == (4, 1)
-    assert cpu_threading(4, 2) == (2, 2)
+    assert MEASURED_PARALLEL_RUNS == 2  # bench/results.json sweeps 1 and 2 runs
+    for cores, expected in ((1, (1, 1)), (2, (2, 1)), (3, (2, 1)), (8, (2, 4)), (64, (2, 32))):
+        monkeypatch.setattr(defaults, "available_cpus", lambda c=cores: c)
+        assert cpu_threading(None, None) == expected, cores
+    assert cpu_threading(4, None) == (2, 2)
+    assert cpu_threading(4, 4) == (4, 1)  # runs set explicitly (the benchmark's sweep)
     assert cpu_threading(1, 3) == (3, 1)
-    assert cpu_threading(64, None) == (MAX_PARALLEL_RUNS, 64 // MAX_PARALLEL_RUNS)

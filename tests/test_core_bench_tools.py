@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.run_bench import parse_log
+from bench.runs import parse_log
 from bench.synthetic_scene import SceneSpec, ground_classes, write_scene
 from tests.toy_model import build_toy_model
-from upseg_qgis.core.pipeline import segment
+from upseg_qgis.core.pipeline import InputOptions, RuntimeOptions, TilingOptions, segment
 
 
 def test_synthetic_scene_is_georeferenced_synthetic_and_consistent(tmp_path: Path) -> None:
@@ -61,8 +61,9 @@ def test_parse_log_reads_the_algorithm_summary(tmp_path: Path) -> None:
     paths = write_scene(tmp_path, "p", spec)
     model = build_toy_model(tmp_path / "toy.onnx")
     r = segment(str(paths["optical"]), str(paths["sar"]), str(tmp_path / "o.tif"),
-                model=str(model), device="cpu", tile_size=64, overlap=8, prefetch=True,
-                optical_bands=[3, 2, 1])
+                model=str(model), inputs=InputOptions(optical_bands=[3, 2, 1]),
+                tiling=TilingOptions(tile_size=64, overlap=8),
+                runtime=RuntimeOptions(device="cpu", prefetch=True))
     rec = parse_log("\n".join(r.summary()))
     assert set(rec["timings"]) == set(r.timings)
     assert rec["tile_count"] == r.tile_count and rec["batch_size"] == r.batch_size

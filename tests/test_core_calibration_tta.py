@@ -11,7 +11,8 @@ from osgeo import gdal
 
 from tests.toy_model import build_toy_model, toy_metadata, write_raster
 from upseg_qgis.core.metadata import parse_metadata
-from upseg_qgis.core.pipeline import segment
+from upseg_qgis.core.options import InputOptions, RuntimeOptions
+from upseg_qgis.core.pipeline import Reporter, segment
 
 # OMBRIA's training ranges (8-bit), as the default model's export measures them.
 STATS = {
@@ -22,6 +23,7 @@ STATS = {
             "spread_high": [125.0]},
 }
 UNLIKE = "The SAR values look unlike the training data: check SAR_UNITS"
+CPU = RuntimeOptions(device="cpu")
 
 
 def _model(tmp_path: Path, temperature: float | None = None) -> Path:
@@ -38,24 +40,27 @@ def _chip(shared_data: Path) -> tuple[str, str]:
     return str(d / "Spain_7370579_S2Hand.tif"), str(d / "Spain_7370579_S1Hand.tif")
 
 
+def _unlike(report: Reporter) -> list[str]:
+    return [w for w in report.warnings if "unlike the training data" in w]
+
+
 def test_unlike_training_warning_fires_on_wrong_units_only(shared_data: Path,
                                                            tmp_path: Path) -> None:
     s2, s1 = _chip(shared_data)
-    model = _model(tmp_path)
-    warnings: list[str] = []
-    segment(s2, s1, str(tmp_path / "ok.tif"), model=str(model), device="cpu",
-            warn=warnings.append)
-    assert not [w for w in warnings if "unlike the training data" in w]  # the sample: quiet
+    model = str(_model(tmp_path))
+    quiet = Reporter()
+    segment(s2, s1, str(tmp_path / "ok.tif"), model=model, runtime=CPU, report=quiet)
+    assert _unlike(quiet) == []  # the sample looks like the training data
 
     # The same SAR stored as dB x 10 (a common integer-style encoding), declared as dB: the
     # plain units check has nothing to say (no unit fits), the training statistics do.
     ds = gdal.Open(s1)
     deci = write_raster(tmp_path / "s1_decidb.tif", ds.ReadAsArray().astype(np.float32) * 10,
                         ds.GetGeoTransform(), 4326, descriptions=["VV", "VH"])
-    warnings.clear()
-    segment(s2, str(deci), str(tmp_path / "wrong.tif"), model=str(model), device="cpu",
-            sar_units="sar_db", warn=warnings.append)
-    (msg,) = [w for w in warnings if "unlike the training data" in w]
+    loud = Reporter()
+    segment(s2, str(deci), str(tmp_path / "wrong.tif"), model=model, runtime=CPU,
+            inputs=InputOptions(sar_units="sar_db"), report=loud)
+    (msg,) = _unlike(loud)
     assert msg.startswith(UNLIKE) and "Sentinel-1 VV" in msg
 
 
@@ -64,7 +69,7 @@ def test_confidence_uses_the_model_temperature(shared_data: Path, tmp_path: Path
     confs = {}
     for t in (None, 2.0):
         r = segment(s2, s1, str(tmp_path / f"c{t}.tif"), model=str(_model(tmp_path, t)),
-                    device="cpu", confidence=str(tmp_path / f"conf{t}.tif"))
+                    runtime=CPU, confidence=str(tmp_path / f"conf{t}.tif"))
         confs[t] = gdal.Open(r.confidence).ReadAsArray()
     ok = confs[None] >= 0
     # Max softmax of two classes from logit difference d: 1 / (1 + exp(-|d| / T)).
@@ -77,13 +82,14 @@ def test_tta_on_a_flip_equivariant_model_changes_nothing_but_runs_four_times(
         shared_data: Path, tmp_path: Path) -> None:
     s2, s1 = _chip(shared_data)
     model = str(build_toy_model(tmp_path / "toy.onnx"))  # 1x1 conv: equivariant to flips
-    plain = segment(s2, s1, str(tmp_path / "p.tif"), model=model, device="cpu")
+    plain = segment(s2, s1, str(tmp_path / "p.tif"), model=model, runtime=CPU)
     info: list[str] = []
-    tta = segment(s2, s1, str(tmp_path / "t.tif"), model=model, device="cpu", tta="flips",
-                  info=info.append)
+    tta = segment(s2, s1, str(tmp_path / "t.tif"), model=model,
+                  runtime=RuntimeOptions(device="cpu", tta="flips"),
+                  report=Reporter(info=info.append))
     np.testing.assert_array_equal(gdal.Open(plain.output).ReadAsArray(),
                                   gdal.Open(tta.output).ReadAsArray())
     assert any("4 model runs per tile" in m for m in info)
     assert parse_metadata(toy_metadata()).temperature == 1.0  # no calibration stored
     with pytest.raises(ValueError, match="tta must be one of"):
-        segment(s2, s1, str(tmp_path / "x.tif"), model=model, device="cpu", tta="rot90")
+        RuntimeOptions(tta="rot90")

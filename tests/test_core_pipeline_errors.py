@@ -9,9 +9,16 @@ import pytest
 
 from tests.toy_model import build_toy_model, geographic_scene, write_raster
 from upseg_qgis.core.bands import BandSelectionError
+from upseg_qgis.core.gdal_errors import RasterError
 from upseg_qgis.core.metadata import MetadataError
-from upseg_qgis.core.pipeline import CancelledError, segment
-from upseg_qgis.core.raster_io import RasterError
+from upseg_qgis.core.pipeline import (
+    CancelledError,
+    InputOptions,
+    Reporter,
+    RuntimeOptions,
+    TilingOptions,
+    segment,
+)
 from upseg_qgis.core.session import ModelError
 
 
@@ -31,7 +38,7 @@ def test_corrupt_onnx_leaves_nothing(scene: dict[str, Path], tmp_path: Path) -> 
     bad.write_bytes(b"garbage" * 100)
     with pytest.raises(ModelError, match="not a readable ONNX model"):
         segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "out.tif"),
-                model=str(bad), device="cpu")
+                model=str(bad), runtime=RuntimeOptions(device="cpu"))
     _nothing_left(tmp_path)
 
 
@@ -39,7 +46,7 @@ def test_onnx_without_metadata_leaves_nothing(scene: dict[str, Path], tmp_path: 
     plain = build_toy_model(tmp_path / "plain.onnx", metadata=False)
     with pytest.raises(MetadataError, match="python -m model_export export"):
         segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "out.tif"),
-                model=str(plain), device="cpu")
+                model=str(plain), runtime=RuntimeOptions(device="cpu"))
     _nothing_left(tmp_path)
 
 
@@ -55,30 +62,31 @@ def test_unwritable_output(scene: dict[str, Path], tmp_path: Path, name: str, ma
     (tmp_path / "a_file.txt").write_text("x")
     with pytest.raises(RasterError, match=match):
         segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / name),
-                model=str(scene["model"]), device="cpu")
+                model=str(scene["model"]), runtime=RuntimeOptions(device="cpu"))
     _nothing_left(tmp_path)
 
 
 def test_output_that_gdal_cannot_create(scene: dict[str, Path]) -> None:
     with pytest.raises(RasterError, match="Choose an output folder you can write to"):
         segment(str(scene["optical"]), str(scene["sar"]), "/proc/upseg_out.tif",
-                model=str(scene["model"]), device="cpu")
+                model=str(scene["model"]), runtime=RuntimeOptions(device="cpu"))
 
 
 def test_output_may_not_overwrite_an_input(scene: dict[str, Path]) -> None:
     with pytest.raises(RasterError, match="overwrite an input"):
         segment(str(scene["optical"]), str(scene["sar"]), str(scene["optical"]),
-                model=str(scene["model"]), device="cpu")
+                model=str(scene["model"]), runtime=RuntimeOptions(device="cpu"))
 
 
 def test_wrong_band_count(scene: dict[str, Path], tmp_path: Path) -> None:
     two = write_raster(tmp_path / "two.tif", np.ones((2, 80, 100), np.uint8))
     with pytest.raises(BandSelectionError, match="has only 2"):
-        segment(str(two), str(scene["sar"]), str(tmp_path / "out.tif"),
-                model=str(scene["model"]), device="cpu")
+        segment(str(two), str(scene["sar"]), str(tmp_path / "out.tif"), model=str(scene["model"]),
+                runtime=RuntimeOptions(device="cpu"))
     with pytest.raises(BandSelectionError, match="OPTICAL_BANDS lists 2"):
         segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "out.tif"),
-                model=str(scene["model"]), device="cpu", optical_bands=[1, 2])
+                model=str(scene["model"]), inputs=InputOptions(optical_bands=[1, 2]),
+                runtime=RuntimeOptions(device="cpu"))
     _nothing_left(tmp_path)
 
 
@@ -96,9 +104,10 @@ def test_cancel_after_first_batch_removes_partial_output(
 
     with pytest.raises(CancelledError, match="partial output was removed"):
         segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "out.tif"),
-                model=str(scene["model"]), device="cpu", tile_size=32, overlap=4,
-                batch_size=2, confidence=str(tmp_path / "out_conf.tif"),
-                progress=progress, is_cancelled=lambda: len(calls) >= 1)
+                model=str(scene["model"]), confidence=str(tmp_path / "out_conf.tif"),
+                tiling=TilingOptions(tile_size=32, overlap=4, batch_size=2),
+                runtime=RuntimeOptions(device="cpu"),
+                report=Reporter(progress=progress, is_cancelled=lambda: len(calls) >= 1))
     assert len(calls) == 1 and calls[0] < 0.5 and seen_partial == [True]
     _nothing_left(tmp_path)
 
@@ -120,7 +129,9 @@ def test_failure_mid_run_removes_partial_output(
     monkeypatch.setattr(session.LoadedModel, "run", flaky)
     with pytest.raises(RuntimeError, match="simulated"):
         segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "out.tif"),
-                model=str(scene["model"]), device="cpu", tile_size=32, overlap=4, batch_size=2)
+                model=str(scene["model"]),
+                tiling=TilingOptions(tile_size=32, overlap=4, batch_size=2),
+                runtime=RuntimeOptions(device="cpu"))
     _nothing_left(tmp_path)
 
 
@@ -129,7 +140,7 @@ def test_success_replaces_an_old_output(scene: dict[str, Path], tmp_path: Path) 
     out.write_bytes(b"old")
     (tmp_path / "out.tif.aux.xml").write_text("<PAMDataset/>")
     r = segment(str(scene["optical"]), str(scene["sar"]), str(out), model=str(scene["model"]),
-                device="cpu")
+                runtime=RuntimeOptions(device="cpu"))
     assert out.stat().st_size > 100 and r.output == str(out)
     assert not list(tmp_path.glob("*.partial.tif*"))
 
@@ -142,7 +153,7 @@ def test_missing_embedded_model_says_what_to_do(
     monkeypatch.setattr(session, "DEFAULT_MODEL", tmp_path / "missing" / "upseg_default.onnx")
     with pytest.raises(ModelError, match="embedded default model is missing.*set MODEL"):
         segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "out.tif"),
-                device="cpu")
+                runtime=RuntimeOptions(device="cpu"))
     _nothing_left(tmp_path)
 
 
@@ -160,15 +171,15 @@ def test_errors_are_the_same_whatever_gdal_exception_mode(
                            (60.0, 1e-4, 0, 10.0, 0, -1e-4))
         with pytest.raises(RasterError, match="does not overlap"):
             segment(str(scene["optical"]), str(far), str(tmp_path / "out.tif"),
-                    model=str(scene["model"]), device="cpu")
+                    model=str(scene["model"]), runtime=RuntimeOptions(device="cpu"))
         with pytest.raises(RasterError, match="Choose an output folder"):
             segment(str(scene["optical"]), str(scene["sar"]), "/proc/upseg_x.tif",
-                    model=str(scene["model"]), device="cpu")
+                    model=str(scene["model"]), runtime=RuntimeOptions(device="cpu"))
         with pytest.raises(RasterError, match="GDAL can read"):
             segment(str(tmp_path / "nope.tif"), str(scene["sar"]), str(tmp_path / "out.tif"),
-                    model=str(scene["model"]), device="cpu")
+                    model=str(scene["model"]), runtime=RuntimeOptions(device="cpu"))
         r = segment(str(scene["optical"]), str(scene["sar"]), str(tmp_path / "ok.tif"),
-                    model=str(scene["model"]), device="cpu")
+                    model=str(scene["model"]), runtime=RuntimeOptions(device="cpu"))
         assert Path(r.output).is_file()
     finally:
         (gdal.UseExceptions if before else gdal.DontUseExceptions)()

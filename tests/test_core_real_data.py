@@ -13,7 +13,7 @@ from osgeo import gdal
 
 from tests.toy_model import build_toy_model, toy_logits, toy_metadata
 from upseg_qgis.core.metadata import parse_metadata
-from upseg_qgis.core.pipeline import segment
+from upseg_qgis.core.pipeline import Reporter, RuntimeOptions, segment
 
 
 def test_real_chip_with_toy_model(shared_data: Path, tmp_path: Path) -> None:
@@ -21,8 +21,10 @@ def test_real_chip_with_toy_model(shared_data: Path, tmp_path: Path) -> None:
     s2, s1 = folder / "Spain_7370579_S2Hand.tif", folder / "Spain_7370579_S1Hand.tif"
     messages: list[str] = []
     r = segment(str(s2), str(s1), str(tmp_path / "water.tif"),
-                model=str(build_toy_model(tmp_path / "toy.onnx")), device="cpu",
-                confidence=str(tmp_path / "conf.tif"), info=messages.append)
+                model=str(build_toy_model(tmp_path / "toy.onnx")),
+                confidence=str(tmp_path / "conf.tif"),
+                runtime=RuntimeOptions(device="cpu"),
+                report=Reporter(info=messages.append))
     assert r.optical_bands == (4, 3, 2) and r.sar_bands == (1,)
     assert (r.optical_units, r.sar_units) == ("reflectance_x10000", "sar_db")
     assert not r.sar_resampled and r.tile_count > 1

@@ -60,15 +60,109 @@ def test_load_on_cpu(toy: Path) -> None:
 
 
 def test_auto_reports_what_actually_ran(toy: Path) -> None:
+    """What is reported is what the session runs; a GPU that ONNX Runtime lists but that did
+    not run is always explained (here: CUDA listed, its libraries missing -> CPU + warning)."""
     import onnxruntime as ort
 
     lm = load_model(toy, "auto")
-    assert lm.providers == [CPU] or CUDA in ort.get_available_providers()
-    if CUDA in ort.get_available_providers() and lm.providers == [CPU]:
-        # This machine: CUDA listed, not usable -> CPU with a warning, or an error if strict.
-        assert any("could not run" in w for w in lm.warnings)
-        with pytest.raises(DeviceError):
+    listed = CUDA in ort.get_available_providers()
+    assert lm.providers == list(lm.session.get_providers())
+    if lm.provider == CUDA:
+        assert not lm.warnings
+        return
+    assert lm.providers == [CPU]
+    assert len(lm.warnings) == (1 if listed else 0), lm.warnings
+    if listed:
+        assert "cannot run" in lm.warnings[0] or "could not run" in lm.warnings[0]
+        with pytest.raises(DeviceError, match="STRICT_DEVICE"):
             load_model(toy, "cuda", strict=True)
+
+
+class _FakeSession:
+    """A real CPU session that reports `ran` as its providers (what a GPU machine would)."""
+
+    def __init__(self, real: object, ran: list[str]) -> None:
+        self._real, self._ran = real, ran
+
+    def get_providers(self) -> list[str]:
+        return self._ran
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+def _fake_ort(monkeypatch: pytest.MonkeyPatch, problem: str | None, ran: list[str]
+              ) -> list[list[str]]:
+    """onnxruntime as on a machine listing CUDA; `problem`: what the library probe finds;
+    `ran`: the providers the session then reports. Returns the provider lists asked for."""
+    import types
+
+    import onnxruntime as ort
+
+    from upseg_qgis.core import session
+
+    asked: list[list[str]] = []
+
+    def inference_session(path: str, sess_options: object, providers: list[str],
+                          provider_options: object) -> _FakeSession:
+        asked.append(list(providers))
+        real = ort.InferenceSession(path, sess_options=sess_options, providers=[CPU])
+        return _FakeSession(real, [p for p in ran if p in providers] or [CPU])
+
+    fake = types.SimpleNamespace(get_available_providers=lambda: [CUDA, CPU],
+                                 SessionOptions=ort.SessionOptions,
+                                 InferenceSession=inference_session, __file__=ort.__file__)
+    monkeypatch.setattr(session, "_ort", lambda: fake)
+    monkeypatch.setattr(session, "provider_problem", lambda provider, capi: problem)
+    return asked
+
+
+def test_a_gpu_whose_libraries_are_missing_is_not_asked_for(
+    toy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    why = "libcublasLt.so.13: cannot open shared object file: No such file or directory"
+    asked = _fake_ort(monkeypatch, why, [CUDA, CPU])
+    lm = load_model(toy, "auto")
+    assert asked == [[CPU]] and lm.providers == [CPU]  # ONNX Runtime never tried CUDA
+    assert len(lm.warnings) == 1 and why in lm.warnings[0] and "on the CPU" in lm.warnings[0]
+    with pytest.raises(DeviceError, match="libcublasLt.*STRICT_DEVICE"):
+        load_model(toy, "cuda", strict=True)
+
+
+def test_a_gpu_that_loads_is_asked_for_and_reported(
+    toy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _fake_ort(monkeypatch, None, [CUDA, CPU])
+    lm = load_model(toy, "auto")
+    assert asked == [[CUDA, CPU]] and lm.provider == CUDA and not lm.warnings
+    # The libraries load, yet the session falls back (no device, driver too old): said so.
+    _fake_ort(monkeypatch, None, [CPU])
+    lm = load_model(toy, "cuda")
+    assert lm.provider == CPU and "could not run" in lm.warnings[0]
+
+
+def test_no_red_onnx_runtime_errors_without_cuda(
+    toy: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """On a machine without CUDA (this one), a run logs one clear line and ONNX Runtime itself
+    nothing: no "Failed to load library ... libonnxruntime_providers_cuda.so"."""
+    import onnxruntime as ort
+
+    capfd.readouterr()
+    lm = load_model(toy, "auto")
+    err = capfd.readouterr().err
+    assert "Failed to load library" not in err and "[E:onnxruntime" not in err, err
+    if CUDA in ort.get_available_providers() and lm.provider == CPU:
+        assert len(lm.warnings) == 1 and ".so" in lm.warnings[0]
+
+
+def test_the_probe_reports_only_missing_libraries(tmp_path: Path) -> None:
+    from upseg_qgis.core.gpu_probe import provider_problem
+
+    (tmp_path / "libonnxruntime_providers_cuda.so").write_bytes(b"not a library")
+    assert provider_problem(CUDA, str(tmp_path)) is None  # another failure: ORT will explain
+    assert provider_problem(CUDA, str(tmp_path / "none")) is None  # no library file to try
+    assert provider_problem(CPU, str(tmp_path)) is None
 
 
 def test_static_shape_is_read(tmp_path: Path) -> None:

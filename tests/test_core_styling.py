@@ -11,7 +11,7 @@ from osgeo import gdal
 
 from tests.toy_model import build_toy_model, geographic_scene, toy_metadata
 from upseg_qgis.core.metadata import parse_metadata
-from upseg_qgis.core.pipeline import segment
+from upseg_qgis.core.pipeline import RuntimeOptions, segment
 from upseg_qgis.core.styling import category_names, colour_table, paletted_qml
 
 
@@ -46,7 +46,8 @@ def test_qml_and_colour_table_text() -> None:
 def test_output_is_styled(tmp_path: Path) -> None:
     opt, sar = geographic_scene(tmp_path, width=40, height=30)
     r = segment(str(opt), str(sar), str(tmp_path / "map.tif"),
-                model=str(build_toy_model(tmp_path / "toy.onnx")), device="cpu")
+                model=str(build_toy_model(tmp_path / "toy.onnx")),
+                runtime=RuntimeOptions(device="cpu"))
     qml = tmp_path / "map.qml"
     assert r.qml == str(qml) and qml.is_file()
     labels = [e.get("label") for e in ET.parse(qml).getroot().iter("paletteEntry")]
@@ -71,7 +72,8 @@ def test_category_names_survive_pam_setting(tmp_path: Path, pam: str) -> None:
     gdal.SetConfigOption("GDAL_PAM_ENABLED", pam)
     try:
         r = segment(str(opt), str(sar), str(tmp_path / "m.tif"),
-                    model=str(build_toy_model(tmp_path / "toy.onnx")), device="cpu")
+                    model=str(build_toy_model(tmp_path / "toy.onnx")),
+                    runtime=RuntimeOptions(device="cpu"))
     finally:
         gdal.SetConfigOption("GDAL_PAM_ENABLED", None)
     assert _category_names(r.output) == ["not water", "water"]

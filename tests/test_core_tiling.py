@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.toy_model import build_toy_model, geographic_scene, prepared_reference
-from upseg_qgis.core.pipeline import segment
+from upseg_qgis.core.pipeline import RuntimeOptions, TilingOptions, segment
 from upseg_qgis.core.tiling import (
     StripAccumulator,
     TilingError,
@@ -102,13 +102,14 @@ def test_tiled_equals_single_pass(
     scene: tuple[Path, Path, Path], tmp_path: Path, tile: int, overlap: int, batch: int
 ) -> None:
     opt, sar, model = scene
-    common = {"model": str(model), "device": "cpu"}
-    whole = segment(str(opt), str(sar), str(tmp_path / "whole.tif"), tile_size=128, overlap=0,
-                    confidence=str(tmp_path / "whole_conf.tif"), **common)
+    common = {"model": str(model), "runtime": RuntimeOptions(device="cpu")}
+    whole = segment(str(opt), str(sar), str(tmp_path / "whole.tif"),
+                    confidence=str(tmp_path / "whole_conf.tif"), **common,
+                    tiling=TilingOptions(tile_size=128, overlap=0))
     assert whole.tile_count == 1
-    tiled = segment(str(opt), str(sar), str(tmp_path / "tiled.tif"), tile_size=tile,
-                    overlap=overlap, batch_size=batch,
-                    confidence=str(tmp_path / "tiled_conf.tif"), **common)
+    tiled = segment(str(opt), str(sar), str(tmp_path / "tiled.tif"),
+                    confidence=str(tmp_path / "tiled_conf.tif"), **common,
+                    tiling=TilingOptions(tile_size=tile, overlap=overlap, batch_size=batch))
     assert tiled.tile_count > 4
     np.testing.assert_array_equal(_read(tiled.output), _read(whole.output))
     np.testing.assert_allclose(_read(tiled.confidence), _read(whole.confidence), atol=1e-5)
@@ -117,6 +118,49 @@ def test_tiled_equals_single_pass(
     np.testing.assert_array_equal(_read(tiled.output), cls)
     np.testing.assert_allclose(_read(tiled.confidence), conf, atol=1e-5)
     assert 0.1 < (cls == 1).mean() < 0.9  # both classes present: the test can fail
+
+
+@pytest.fixture(scope="module")
+def smoothing_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The toy model with a 5 x 5 receptive field: tile edges see zero padding, not the scene."""
+    return build_toy_model(tmp_path_factory.mktemp("smooth") / "smooth.onnx", smooth=5)
+
+
+def _confidence_error(scene: tuple[Path, Path, Path], model: Path, out: Path,
+                      **tiling: int) -> tuple[float, float, int]:
+    """(max |confidence - whole-image confidence|, share of classes that differ, tiles)."""
+    opt, sar, _ = scene
+    cls, conf, _ = prepared_reference(opt, sar, smooth=5)
+    r = segment(str(opt), str(sar), str(out), model=str(model),
+                confidence=str(out.with_name(out.stem + "_conf.tif")),
+                tiling=TilingOptions(**tiling), runtime=RuntimeOptions(device="cpu"))
+    return (float(np.abs(_read(r.confidence) - conf).max()),
+            float((_read(r.output) != cls).mean()), r.tile_count)
+
+
+def test_blending_hides_the_seams_of_a_model_with_a_receptive_field(
+    scene: tuple[Path, Path, Path], smoothing_model: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tiles of 32 px overlapping by 8, blended, match the model on the whole image; the same
+    tiles without overlap or with flat weights show seams. (Measured on this scene: blended
+    0.010 max confidence error and no class flipped; unblended 0.21 and 0.12, with 0.5 % of
+    the classes flipped. Thresholds sit between.)"""
+    whole = _confidence_error(scene, smoothing_model, tmp_path / "whole.tif", tile_size=128,
+                              overlap=0)
+    assert whole[2] == 1 and whole[0] < 1e-5  # one tile = the model on the whole image
+    blended = _confidence_error(scene, smoothing_model, tmp_path / "b.tif", tile_size=32,
+                                overlap=8)
+    hard = _confidence_error(scene, smoothing_model, tmp_path / "h.tif", tile_size=32,
+                             overlap=0)
+    from upseg_qgis.core import plan
+
+    monkeypatch.setattr(plan, "blend_weight", lambda h, w, o: np.ones((h, w), np.float32))
+    flat = _confidence_error(scene, smoothing_model, tmp_path / "f.tif", tile_size=32,
+                             overlap=8)
+    assert blended[2] > 4 and blended[0] < 0.03 and blended[1] == 0.0
+    assert hard[0] > 0.1 and hard[1] > 0
+    assert flat[0] > 0.05
 
 
 def test_pipeline_memory_does_not_grow_with_scene_height(tmp_path: Path) -> None:
@@ -130,8 +174,10 @@ def test_pipeline_memory_does_not_grow_with_scene_height(tmp_path: Path) -> None
         d.mkdir()
         opt, sar = geographic_scene(d, width=160, height=height)
         tracemalloc.start()
-        segment(str(opt), str(sar), str(d / "out.tif"), model=str(model), device="cpu",
-                tile_size=64, overlap=8, batch_size=2, confidence=str(d / "conf.tif"))
+        segment(str(opt), str(sar), str(d / "out.tif"), model=str(model),
+                confidence=str(d / "conf.tif"),
+                tiling=TilingOptions(tile_size=64, overlap=8, batch_size=2),
+                runtime=RuntimeOptions(device="cpu"))
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    assert peaks[1] < 1.3 * peaks[0], peaks
+    assert peaks[1] < 1.3 * peaks[0], peaks  # design bound: 4x the rows, at most 1.3x memory

@@ -13,6 +13,7 @@ from model_export.data import build_dataset
 from model_export.data._io import default_data_root
 from model_export.data.ombria import OmbriaDataset
 from model_export.data.spec import OMBRIA_SPEC, DatasetSpec
+from tests.conftest import require_shared_data
 
 gdal.UseExceptions()
 
@@ -92,8 +93,8 @@ def test_spec_round_trip() -> None:
 REAL = default_data_root() / "ombria"
 
 
-@pytest.mark.skipif(not (REAL / "train" / "S1").is_dir(), reason="real OMBRIA data not present")
 def test_real_ombria() -> None:
+    require_shared_data("ombria/train/S1")  # fails, never skips, when the data is missing
     train, val, test = (OmbriaDataset(REAL, s) for s in ("train", "val", "test"))
     assert (len(train), len(val), len(test)) == (562, 62, 70)
     assert not set(train.ids) & set(val.ids) and not set(val.ids) & set(test.ids)

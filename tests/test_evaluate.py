@@ -154,7 +154,8 @@ def test_reference_in_another_crs_real_label(shared_data: Path, tmp_path: Path) 
     result = evaluate_rasters(pred, utm, ignore_value=-1)
     assert "warped" in result.alignment
     assert result.values == [0, 1]
-    # Nearest neighbour there and back moves only boundary pixels.
+    # Nearest neighbour there and back moves only boundary pixels. Measured: OA 0.988, 99.9 %
+    # of the pixels evaluated; the limits leave a margin of about twice the loss seen.
     assert result.metrics["oa"] > 0.97
     assert result.evaluated_pixels > 0.95 * 512 * 512
 
@@ -252,3 +253,18 @@ def test_class_names_from_gdal_category_names(tmp_path: Path) -> None:
     ds.GetRasterBand(1).SetCategoryNames(["not water", "", "water"])
     ds = None
     assert raster_class_names(vrt) == {0: "not water", 2: "water"}
+
+
+def test_qml_names_read_from_qgis_styles_but_never_from_inline_dtds(tmp_path: Path) -> None:
+    """QGIS (and styling.write_qml) writes a bare DOCTYPE line: read. An inline DTD with
+    entities (a "billion laughs" file) is refused without expanding anything."""
+    from upseg_qgis.core.evaluation import qml_class_names
+
+    write_qml(tmp_path / "a.tif", [ClassInfo(0, "land", "#102030"),
+                                   ClassInfo(1, "water", "#0000ff")])
+    assert qml_class_names(str(tmp_path / "a.tif")) == {0: "land", 1: "water"}
+    (tmp_path / "b.qml").write_text(
+        '<?xml version="1.0"?><!DOCTYPE qgis [<!ENTITY a "aaaaaaaaaa">'
+        '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        '<qgis><paletteEntry value="1" label="&b;"/></qgis>')
+    assert qml_class_names(str(tmp_path / "b.tif")) == {}

@@ -58,7 +58,8 @@ def test_segment_with_a_catalogue_id_downloads_on_first_use(
     from upseg_qgis.core import pipeline
 
     ref = tmp_path / "ref.tif"
-    pipeline.segment(str(optical), str(sar), str(ref), device="cpu")
+    pipeline.segment(str(optical), str(sar), str(ref),
+                     runtime=pipeline.RuntimeOptions(device="cpu"))
     got = gdal.Open(str(out)).ReadAsArray()
     assert got.shape == (90, 120)
     assert np.array_equal(got, gdal.Open(str(ref)).ReadAsArray())

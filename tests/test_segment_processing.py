@@ -78,7 +78,7 @@ def test_utm_sar_with_confidence_and_styled_output(
     assert res["OUTPUT"] == str(out) and res["OUTPUT_CONFIDENCE"] == str(conf)
     assert res["PROVIDER"] == "CPUExecutionProvider" and res["TILE_COUNT"] == 9
     ref, _, _ = prepared_reference(scene["optical"], scene["sar"])
-    assert (_read(out) != ref).mean() < 0.02
+    assert (_read(out) != ref).mean() < 0.02  # measured 0.53 %: class boundaries only
     assert _read(conf).min() >= 0.5 and _read(conf).max() <= 1.0
     assert any("resampled onto the optical grid" in m for m in fb.infos)
     assert any("Mpx/s" in m for m in fb.infos) and fb.progress_calls == 5
@@ -168,17 +168,26 @@ def test_bad_inputs_raise_processing_exceptions(scene: dict[str, Path], tmp_path
     _assert_fails({**base, "OVERLAP": 40, "TILE_SIZE": 64}, "less than half", tmp_path)
 
 
-def test_strict_device_refuses_fallback(scene: dict[str, Path], tmp_path: Path) -> None:
-    import onnxruntime as ort
+def test_strict_device_refuses_fallback(
+    scene: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GPU whose libraries are missing (made so on any machine by the library probe):
+    DEVICE=cuda falls back to the CPU with the reason; with STRICT_DEVICE it is an error."""
+    from upseg_qgis.core import session
 
+    why = "libcublasLt.so.13: cannot open shared object file (simulated)"
+    monkeypatch.setattr(session, "provider_problem", lambda provider, capi: why)
+    monkeypatch.setattr(session, "plan_providers", lambda device, available, strict=False: (
+        [session.CUDA, session.CPU], []))  # as onnxruntime-gpu lists CUDA
     params = {"OPTICAL": str(scene["optical"]), "SAR": str(scene["sar"]),
-              "MODEL": str(scene["model"]), "DEVICE": "cuda", "STRICT_DEVICE": True,
-              "OUTPUT": str(tmp_path / "out.tif")}
-    lenient = _run({**params, "STRICT_DEVICE": False, "OUTPUT": str(tmp_path / "ok.tif")})
-    if lenient["PROVIDER"] != "CPUExecutionProvider":
-        pytest.skip(f"this machine runs {lenient['PROVIDER']}")
-    assert "CUDAExecutionProvider" in ort.get_available_providers() or True
-    _assert_fails(params, "STRICT_DEVICE|no CUDAExecutionProvider", tmp_path)
+              "MODEL": str(scene["model"]), "DEVICE": "cuda",
+              "OUTPUT": str(tmp_path / "ok.tif")}
+    fb = _Feedback.make()
+    lenient = _run(params, fb)
+    assert lenient["PROVIDER"] == "CPUExecutionProvider"
+    assert [w for w in fb.warnings if why in w]
+    _assert_fails({**params, "STRICT_DEVICE": True, "OUTPUT": str(tmp_path / "out.tif")},
+                  "STRICT_DEVICE.*libcublasLt", tmp_path)
 
 
 def test_cancel_after_first_batch(scene: dict[str, Path], tmp_path: Path) -> None:
@@ -232,3 +241,74 @@ def test_help_explains_every_parameter(upseg_provider: Any) -> None:
     assert "metadata" in help_text and "units" in help_text
     assert {o.name() for o in alg.outputDefinitions()} == {
         "OUTPUT", "OUTPUT_CONFIDENCE", "PROVIDER", "TILE_COUNT"}
+
+
+SEGMENT_MAIN = ["OPTICAL", "SAR", "MODEL", "OUTPUT", "OUTPUT_CONFIDENCE", "EXTENT",
+                "OPTICAL_BANDS", "SAR_BANDS"]
+SEGMENT_ADVANCED = {"OPTICAL_UNITS", "SAR_UNITS", "TILE_SIZE", "OVERLAP", "BATCH_SIZE",
+                    "DEVICE", "STRICT_DEVICE"}
+
+
+def test_dialog_shows_what_an_analyst_sets_first(upseg_provider: Any) -> None:
+    from qgis.core import QgsApplication
+
+    from upseg_qgis import qt_compat as qt
+
+    alg = QgsApplication.processingRegistry().algorithmById("upseg:segment")
+    defs = alg.parameterDefinitions()
+    advanced = {p.name() for p in defs if p.flags() & qt.PARAMETER_ADVANCED}
+    assert advanced == SEGMENT_ADVANCED
+    assert [p.name() for p in defs if p.name() not in advanced] == SEGMENT_MAIN
+
+
+def test_help_states_the_defaults_the_code_uses(upseg_provider: Any) -> None:
+    from qgis.core import QgsApplication
+
+    from upseg_qgis.algorithms.segment import UNIT_OPTIONS
+    from upseg_qgis.core import defaults
+    from upseg_qgis.core.metadata import INPUT_UNITS
+
+    text = QgsApplication.processingRegistry().algorithmById("upseg:segment").shortHelpString()
+    assert (f"else {defaults.DEFAULT_CPU_BATCH_SIZE} on the CPU and "
+            f"{defaults.DEFAULT_BATCH_SIZE} on a GPU") in text
+    assert f"up to {defaults.MEASURED_PARALLEL_RUNS} batches run at once" in text
+    assert UNIT_OPTIONS[0] == "auto" and sorted(UNIT_OPTIONS[1:]) == sorted(INPUT_UNITS)
+    assert "reflectance_x10000_offset1000" in text
+
+
+def test_every_user_facing_string_goes_through_tr(
+    upseg_provider: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a translator that marks what it translated, every name, description, option and
+    help text of every algorithm comes out marked."""
+    from upseg_qgis.algorithms import algorithm_classes, base
+
+    monkeypatch.setattr(base, "translate", lambda text: f"«{text}»")
+    for cls in algorithm_classes():
+        alg = cls()
+        alg.initAlgorithm()
+        help_text = alg.shortHelpString()
+        if alg.name() == "segment":  # starts with the default model's report: its metadata
+            from upseg_qgis.segment_dialog import model_help_html
+
+            box = model_help_html(None)
+            assert help_text.startswith(box)
+            help_text = help_text[len(box):]
+        texts = [alg.displayName(), alg.group(), help_text, alg.tags()[0]]
+        texts += [p.description() for p in alg.parameterDefinitions()]
+        texts += [o.description() for o in alg.outputDefinitions()]
+        texts += [o for p in alg.parameterDefinitions() if p.type() == "enum"
+                  for o in p.options() if alg.name() != "segment"]  # segment: static ids
+        unmarked = [t for t in texts if not t.startswith("«")]
+        assert not unmarked, (alg.name(), unmarked)
+
+
+def test_each_algorithm_links_its_section_of_the_user_guide(upseg_provider: Any) -> None:
+    from upseg_qgis.algorithms import algorithm_classes, base
+
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "user_guide.md").read_text()
+    for cls in algorithm_classes():
+        url = cls().helpUrl()
+        assert url.startswith(base.USER_GUIDE_URL + "#"), url
+        anchor = url.rsplit("#", 1)[1]
+        assert f'<a id="{anchor}"></a>' in guide, anchor

@@ -25,6 +25,7 @@ from model_export.training.losses import (
     class_weights_from_counts,
 )
 from model_export.training.train import apply_overrides, build_model_for, load_config, run
+from tests.conftest import require_shared_data
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "model_export" / "configs" / "synthetic_smoke.yaml"
@@ -138,8 +139,8 @@ def test_cli_train_and_evaluate(tmp_path: Path) -> None:
 REAL = default_data_root() / "ombria"
 
 
-@pytest.mark.skipif(not (REAL / "train" / "S1").is_dir(), reason="real OMBRIA data not present")
 def test_ombria_config_smoke(tmp_path: Path) -> None:
+    require_shared_data("ombria/train/S1")  # fails, never skips, when the data is missing
     cfg = load_config(REPO / "model_export" / "configs" / "ombria_upseg_tiny.yaml", [
         f"output_dir={tmp_path}", "progress=false", "threads=1", "train.epochs=1",
         "data.max_samples={train: 8, val: 2}", "data.augment.crop=64", "data.batch_size=4"])

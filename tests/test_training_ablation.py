@@ -32,3 +32,28 @@ def test_micro_ablation_writes_report(tmp_path: Path) -> None:
     before = (tmp_path / "runs" / "upseg_tiny" / "seed0" / "last.pt").stat().st_mtime
     assert main(["--config", str(tmp_path / "abl.yaml")]) == 0
     assert (tmp_path / "runs" / "upseg_tiny" / "seed0" / "last.pt").stat().st_mtime == before
+
+
+def test_verdict_on_constructed_results() -> None:
+    """The verdict logic on hand-made means and spreads (fractions), every branch."""
+    from model_export.training.ablation import verdict
+
+    variants = ["upseg_tiny", "concat_tiny", "sar_only_tiny"]
+    means = {"upseg_tiny": 0.80, "concat_tiny": 0.78, "sar_only_tiny": 0.60}
+    calm = dict.fromkeys(variants, 0.005)
+    text = verdict(means, calm, variants)
+    assert text == "`upseg_tiny` has the highest mean water IoU, +2.00 points over `concat_tiny`."
+    # The same lead within the spread over seeds: said to be no evidence.
+    noisy = {**calm, "concat_tiny": 0.03}
+    assert "within one standard deviation over seeds (3.00 points)" in verdict(means, noisy,
+                                                                              variants)
+    # Another variant leads: the margin and UPSeg's rank.
+    behind = {**means, "sar_only_tiny": 0.81}
+    text = verdict(behind, calm, variants)
+    assert text.startswith("`upseg_tiny` does **not** have the highest mean water IoU: "
+                           "`sar_only_tiny` leads by 1.00 points (rank of `upseg_tiny`: 2 of 3)")
+    # A variant without results (NaN) ranks last; without upseg_tiny, the first variant is UPSeg.
+    gone = {**means, "upseg_tiny": float("nan")}
+    assert "rank of `upseg_tiny`: 3 of 3" in verdict(gone, calm, variants)
+    assert verdict({"a": 0.5, "b": 0.4}, {"a": 0.0, "b": 0.0}, ["a", "b"]).startswith(
+        "`a` has the highest")

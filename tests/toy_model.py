@@ -3,8 +3,11 @@
 The graph is a 1x1 convolution of the concatenated normalised inputs:
     logits[k] = sum_c W[k, c] * concat(optical, sar)[c] + B[k]
 With the default weights, class 1 "water" wins where the SAR is darker than the training mean
-(plus a small blue-minus-red term), class 0 "not water" elsewhere. `toy_logits` computes the same
-in numpy. Built with onnx.helper, so tests need neither torch nor the real model.
+(plus a small blue-minus-red term), class 0 "not water" elsewhere. With `smooth=n` the logits are
+then averaged over n x n pixels (zero padding at the input's edges), as a real network's
+receptive field does: a tile's edge pixels then differ from the whole image's, so only proper
+blending of overlapping tiles hides the seams. `toy_logits` computes the same in numpy. Built
+with onnx.helper, so tests need neither torch nor the real model.
 """
 
 from __future__ import annotations
@@ -86,15 +89,27 @@ def toy_metadata() -> dict[str, Any]:
     return copy.deepcopy(TOY_METADATA)
 
 
+def box_filter(x: np.ndarray, size: int) -> np.ndarray:
+    """Mean over size x size pixels of [K, H, W], zero padding (the toy graph's smoothing)."""
+    if size <= 1:
+        return x
+    r = size // 2
+    padded = np.pad(x.astype(np.float64), ((0, 0), (r, r), (r, r)))
+    h, w = x.shape[1:]
+    out = sum(padded[:, dy : dy + h, dx : dx + w] for dy in range(size) for dx in range(size))
+    return (out / (size * size)).astype(np.float32)
+
+
 def toy_logits(
     optical: np.ndarray,
     sar: np.ndarray,
     weights: np.ndarray = DEFAULT_WEIGHTS,
     bias: np.ndarray = DEFAULT_BIAS,
+    smooth: int = 0,
 ) -> np.ndarray:
     """The model's output in numpy: normalised [C, H, W] inputs -> logits [K, H, W]."""
     x = np.concatenate([optical, sar], axis=0).astype(np.float32)
-    return np.einsum("kc,chw->khw", weights, x) + bias[:, None, None]
+    return box_filter(np.einsum("kc,chw->khw", weights, x) + bias[:, None, None], smooth)
 
 
 def build_toy_model(
@@ -103,11 +118,13 @@ def build_toy_model(
     weights: np.ndarray = DEFAULT_WEIGHTS,
     bias: np.ndarray = DEFAULT_BIAS,
     static_hw: tuple[int, int] | None = None,
+    smooth: int = 0,
 ) -> Path:
     """Write the toy ONNX model to `path`.
 
     metadata: True = TOY_METADATA, a dict = that dict, False/None = no `upseg` entry at all.
     static_hw: fixed (H, W) input size instead of dynamic.
+    smooth: odd n > 1 averages the logits over n x n pixels (a spatial receptive field).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -118,11 +135,21 @@ def build_toy_model(
     k = weights.shape[0]
     assert weights.shape == (k, n_opt + n_sar), "weights: one row per class, one column per band"
     h, w = static_hw if static_hw else ("H", "W")
+    nodes = [
+        helper.make_node("Concat", ["optical", "sar"], ["x"], axis=1),
+        helper.make_node("Conv", ["x", "W", "B"], ["pointwise" if smooth > 1 else "logits"],
+                         kernel_shape=[1, 1]),
+    ]
+    inits = []
+    if smooth > 1:
+        assert smooth % 2 == 1, "an odd smoothing size keeps the output aligned"
+        r = smooth // 2
+        box = np.full((k, 1, smooth, smooth), 1.0 / smooth**2, np.float32)
+        inits.append(numpy_helper.from_array(box, "S"))
+        nodes.append(helper.make_node("Conv", ["pointwise", "S"], ["logits"], group=k,
+                                      kernel_shape=[smooth, smooth], pads=[r, r, r, r]))
     graph = helper.make_graph(
-        [
-            helper.make_node("Concat", ["optical", "sar"], ["x"], axis=1),
-            helper.make_node("Conv", ["x", "W", "B"], ["logits"], kernel_shape=[1, 1]),
-        ],
+        nodes,
         "upseg_toy",
         [
             helper.make_tensor_value_info("optical", TensorProto.FLOAT, ["N", n_opt, h, w]),
@@ -133,6 +160,7 @@ def build_toy_model(
             numpy_helper.from_array(weights.reshape(k, n_opt + n_sar, 1, 1).astype(np.float32),
                                     "W"),
             numpy_helper.from_array(bias.astype(np.float32), "B"),
+            *inits,
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -248,8 +276,8 @@ def utm_sar(
 
 
 def prepared_reference(optical: Path, sar: Path, meta: dict[str, Any] | None = None,
-                       opt_units: str = "uint8_rendering", sar_units: str = "sar_db"
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       opt_units: str = "uint8_rendering", sar_units: str = "sar_db",
+                       smooth: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(classes, confidence, valid) of the toy model on two rasters already on one grid,
     computed in numpy without the pipeline."""
     from osgeo import gdal
@@ -263,7 +291,7 @@ def prepared_reference(optical: Path, sar: Path, meta: dict[str, Any] | None = N
     on = m.optical.prepare(o, opt_units)
     sn = m.sar.prepare(s[:1], sar_units)
     valid = np.isfinite(on).all(0) & np.isfinite(sn).all(0)
-    lg = toy_logits(np.nan_to_num(on), np.nan_to_num(sn))
+    lg = toy_logits(np.nan_to_num(on), np.nan_to_num(sn), smooth=smooth)
     cls = np.array([c.value for c in m.classes], np.uint8)[lg.argmax(0)]
     cls[~valid] = m.nodata_value
     conf = 1.0 / np.exp(lg - lg.max(0)).sum(0)

@@ -35,6 +35,7 @@ SUCCESS = resolve("Qgis.MessageLevel.Success")
 
 # Processing (Qgis.* since 3.36).
 SOURCE_VECTOR = resolve("Qgis.ProcessingSourceType.Vector", "QgsProcessing.SourceType.TypeVector")
+SOURCE_RASTER = resolve("Qgis.ProcessingSourceType.Raster", "QgsProcessing.SourceType.TypeRaster")
 SOURCE_VECTOR_POLYGON = resolve("Qgis.ProcessingSourceType.VectorPolygon",
                                 "QgsProcessing.SourceType.TypeVectorPolygon")
 NUMBER_INTEGER = resolve("Qgis.ProcessingNumberParameterType.Integer",
@@ -43,6 +44,8 @@ NUMBER_DOUBLE = resolve("Qgis.ProcessingNumberParameterType.Double",
                         "QgsProcessingParameterNumber.Type.Double")
 FILE_BEHAVIOR_FILE = resolve("Qgis.ProcessingFileParameterBehavior.File",
                              "QgsProcessingParameterFile.Behavior.File")
+FILE_BEHAVIOR_FOLDER = resolve("Qgis.ProcessingFileParameterBehavior.Folder",
+                               "QgsProcessingParameterFile.Behavior.Folder")
 PARAMETER_ADVANCED = resolve("Qgis.ProcessingParameterFlag.Advanced",
                              "QgsProcessingParameterDefinition.Flag.FlagAdvanced")
 

@@ -43,15 +43,15 @@ def _git_revision() -> str:
         return "unknown"
 
 
-def sen1floods11_check(model: Path, data_root: str | None, **segment_options: Any,
+def sen1floods11_check(model: Path, data_root: str | None, tta: str = "none",
                        ) -> dict[str, Any] | None:
     """Run the plugin's own pipeline on the raw, georeferenced Sen1Floods11 chip (13-band L1C
     digital numbers + S1 dB, EPSG:4326) and score it against the hand label. Reported only:
-    nothing is tuned on it. ``segment_options`` go to ``upseg_qgis.core.pipeline.segment``."""
+    nothing is tuned on it. ``tta``: the pipeline's test-time augmentation."""
     from osgeo import gdal
 
     from model_export.data._io import default_data_root
-    from upseg_qgis.core.pipeline import segment
+    from upseg_qgis.core.pipeline import RuntimeOptions, segment
 
     base = Path(data_root) if data_root else default_data_root()
     chip = base / "sen1floods11_sample"
@@ -60,8 +60,8 @@ def sen1floods11_check(model: Path, data_root: str | None, **segment_options: An
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "water.tif"
         result = segment(str(chip / "Spain_7370579_S2Hand.tif"),
-                         str(chip / "Spain_7370579_S1Hand.tif"), str(out), model=str(model),
-                         device="cpu", **segment_options)
+                         str(chip / "Spain_7370579_S1Hand.tif"), str(out),
+                         model=str(model), runtime=RuntimeOptions(device="cpu", tta=tta))
         pred = gdal.Open(str(out)).ReadAsArray()
     label = gdal.Open(str(chip / "Spain_7370579_LabelHand.tif")).ReadAsArray()
     known = (label >= 0) & (pred != 255)

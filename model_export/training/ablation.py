@@ -30,6 +30,7 @@ import torch
 import yaml
 
 from model_export.evaluation.evaluate import evaluate_checkpoint, select_metric
+from model_export.training.ablation_stats import significance_section
 from model_export.training.train import REPO_ROOT, load_config, run
 from upseg_qgis.core.metrics import jsonable
 
@@ -42,6 +43,10 @@ WHAT: dict[str, str] = {
     "early_fusion_tiny": "early fusion (stacked input)",
     "late_fusion_tiny": "late fusion (two encoders, fused decoder)",
     "upseg_base": "UPSeg, base size",
+    "upseg_dofa_tiny": "UPSeg-DOFA: prompts + cross-attention VEM",
+    "upseg_dofa_tiny_no_prompts": "UPSeg-DOFA without prompts",
+    "upseg_dofa_tiny_no_vem": "UPSeg-DOFA without VEM",
+    "late_fusion_dofa_tiny": "late fusion: shared DOFA encoder, fused decoder",
 }
 COLUMNS = (("water IoU", "iou:water"), ("mIoU", "miou"), ("mPA", "mpa"), ("OA", "oa"))
 
@@ -77,34 +82,51 @@ def run_one(cfg: dict[str, Any], split: str, force: bool) -> dict[str, Any]:
     return result
 
 
+def verdict(means: dict[str, float], stds: dict[str, float], variants: Sequence[str],
+            metric: str = "water IoU") -> str:
+    """The computed verdict: does UPSeg (`upseg_tiny`, else the first variant) have the highest
+    mean `metric` (NaN ranks last), by how much, and is the margin larger than the spread over
+    seeds (the larger standard deviation of the two)? Means and stds are fractions."""
+    upseg = "upseg_tiny" if "upseg_tiny" in variants else variants[0]
+    ranked = sorted(variants, key=lambda v: -np.nan_to_num(means[v], nan=-1))
+    lead = ranked[0]
+    if lead == upseg and len(ranked) > 1:
+        other = ranked[1]
+        text = (f"`{upseg}` has the highest mean {metric}, "
+                f"{100 * (means[upseg] - means[other]):+.2f} points over `{other}`.")
+    else:
+        other = lead
+        text = (f"`{upseg}` does **not** have the highest mean {metric}: `{lead}` leads by "
+                f"{100 * (means[lead] - means[upseg]):.2f} points "
+                f"(rank of `{upseg}`: {ranked.index(upseg) + 1} of {len(ranked)}).")
+    if other != upseg:
+        margin = abs(means[upseg] - means[other])
+        spread = max(np.nan_to_num(stds.get(upseg, 0.0)), np.nan_to_num(stds.get(other, 0.0)))
+        if not margin > spread:
+            text += (f" The margin is within one standard deviation over seeds "
+                     f"({100 * spread:.2f} points): not evidence either way.")
+    return text
+
+
 def write_report(path: Path, results: list[dict[str, Any]], variants: Sequence[str],
                  command: str, budget: dict[str, Any], split: str, wall_seconds: float) -> str:
     rows = []
     means: dict[str, dict[str, float]] = {}
+    stds: dict[str, dict[str, float]] = {}
     for v in variants:
         rs = [r for r in results if r["model"] == v]
         cells = []
-        means[v] = {}
+        means[v], stds[v] = {}, {}
         for label, key in COLUMNS:
             m, s = _mean_std([select_metric(r["test"], key) for r in rs])
-            means[v][label] = m
+            means[v][label], stds[v][label] = m, s
             cells.append(_fmt(m, s))
         params = rs[0].get("parameters", 0) if rs else 0
         minutes = np.mean([r["train_seconds"] for r in rs]) / 60 if rs else math.nan
         rows.append(f"| `{v}` | {WHAT.get(v, '')} | {' | '.join(cells)} | {params / 1e3:.0f} k | "
                     f"{minutes:.1f} | {len(rs)} |")
-    ranked = sorted(variants, key=lambda v: -np.nan_to_num(means[v]["water IoU"], nan=-1))
-    lead = ranked[0]
-    upseg = "upseg_tiny" if "upseg_tiny" in variants else variants[0]
-    if lead == upseg and len(ranked) > 1:
-        second = ranked[1]
-        verdict = (f"`{upseg}` has the highest mean water IoU, "
-                   f"{100 * (means[upseg]['water IoU'] - means[second]['water IoU']):+.2f} points "
-                   f"over `{second}`.")
-    else:
-        verdict = (f"`{upseg}` does **not** have the highest mean water IoU: `{lead}` leads by "
-                   f"{100 * (means[lead]['water IoU'] - means[upseg]['water IoU']):.2f} points "
-                   f"(rank of `{upseg}`: {ranked.index(upseg) + 1} of {len(ranked)}).")
+    computed = verdict({v: means[v]["water IoU"] for v in variants},
+                       {v: stds[v]["water IoU"] for v in variants}, variants)
     seed_rows = [
         f"| `{r['model']}` | {r['seed']} | {r['best_epoch']} | "
         + " | ".join(f"{100 * select_metric(r['test'], key):.2f}" for _, key in COLUMNS)
@@ -142,9 +164,9 @@ def write_report(path: Path, results: list[dict[str, Any]], variants: Sequence[s
         "|---|---|" + "---:|" * (len(COLUMNS) + 3),
         *rows,
         "",
-        f"Verdict (computed): {verdict} Differences smaller than the standard deviations are "
-        "not evidence either way.",
+        f"Verdict (computed): {computed}",
         "",
+        significance_section(results, variants),
         "## Per seed",
         "",
         f"| model | seed | best epoch | {' | '.join(c for c, _ in COLUMNS)} | train min |",

@@ -12,6 +12,7 @@ from .. import qt_compat as qt
 # module name -> class name; add new algorithms here.
 _ALGORITHMS: dict[str, str] = {
     "segment": "SegmentAlgorithm",
+    "segment_region": "SegmentRegionAlgorithm",
     "evaluate": "EvaluateAlgorithm",
     "polygonize_classes": "PolygonizeClassesAlgorithm",
     "class_areas": "ClassAreasAlgorithm",

@@ -31,10 +31,9 @@ from qgis.core import (
 )
 
 from .. import qt_compat as qt
-from .base import UPSegAlgorithm
+from ..core.reading import nodata_hits
+from .base import UPSegAlgorithm, gdal_step, translate
 from .evaluate import gdal_source, layer_class_names
-
-gdal.UseExceptions()
 
 AREA_METHODS = ("Ellipsoidal (hectares)", "Planar, in the layer's CRS (hectares)")
 BLOCK_PIXELS = 1 << 22
@@ -48,20 +47,23 @@ def distance_area(crs: QgsCoordinateReferenceSystem, context: QgsProcessingConte
     d.setSourceCrs(crs, context.transformContext())
     if not ellipsoidal:
         if not crs.isValid() or crs.isGeographic():
-            raise QgsProcessingException(
+            raise QgsProcessingException(translate(
                 "Planar areas need a projected CRS (metres or feet); this layer's CRS is "
-                f"'{crs.authid() or 'unknown'}'. Use the ellipsoidal area method.")
+                "'{crs}'. Use the ellipsoidal area method.").format(
+                    crs=crs.authid() or translate("unknown")))
         d.setEllipsoid("NONE")
-        return d, f"planar areas in {crs.authid()} ({QgsUnitTypes.toString(crs.mapUnits())})"
+        return d, translate("planar areas in {crs} ({units})").format(
+            crs=crs.authid(), units=QgsUnitTypes.toString(crs.mapUnits()))
     if not crs.isValid():
-        raise QgsProcessingException(
+        raise QgsProcessingException(translate(
             "The layer has no CRS, so ellipsoidal areas cannot be measured. Assign its CRS "
-            "(Layer Properties > Source) or use planar areas with a projected CRS.")
+            "(Layer Properties > Source) or use planar areas with a projected CRS."))
     candidates = (context.ellipsoid(), crs.ellipsoidAcronym(), DEFAULT_ELLIPSOID)
     for ellipsoid in candidates:
         if ellipsoid and ellipsoid.upper() != "NONE" and d.setEllipsoid(ellipsoid):
             break
-    return d, f"ellipsoidal areas on {d.ellipsoid()} ({crs.authid()})"
+    return d, translate("ellipsoidal areas on {ellipsoid} ({crs})").format(
+        ellipsoid=d.ellipsoid(), crs=crs.authid())
 
 
 def area_ha(d: QgsDistanceArea, geometry: QgsGeometry) -> float:
@@ -73,7 +75,7 @@ def row_pixel_areas_ha(ds: gdal.Dataset, d: QgsDistanceArea) -> np.ndarray:
     grids; on projected grids the scale change across one scene is usually < 0.1 %)."""
     gt = ds.GetGeoTransform()
     if gt[2] or gt[4]:
-        raise QgsProcessingException("Rotated rasters are not supported.")
+        raise QgsProcessingException(translate("Rotated rasters are not supported."))
     x0 = gt[0] + (ds.RasterXSize // 2) * gt[1]
     out = np.empty(ds.RasterYSize)
     for r in range(ds.RasterYSize):
@@ -93,14 +95,16 @@ def read_strips(band: gdal.Band, block_pixels: int = BLOCK_PIXELS):
     flags = band.GetMaskFlags()
     for y in range(0, h, rows):
         n = min(rows, h - y)
-        data = band.ReadAsArray(0, y, w, n)
+        data = gdal_step("Reading the class raster", band.ReadAsArray, 0, y, w, n)
         valid = np.ones(data.shape, bool)
         if np.issubdtype(data.dtype, np.floating):
             valid &= np.isfinite(data)
-        if nodata is not None and not np.isnan(nodata):
-            valid &= data != nodata
+        hits = nodata_hits(data, nodata)  # compared in the band's own data type
+        if hits is not None:
+            valid &= ~hits
         if not flags & (gdal.GMF_ALL_VALID | gdal.GMF_NODATA):
-            valid &= band.GetMaskBand().ReadAsArray(0, y, w, n) > 0
+            mask = band.GetMaskBand()
+            valid &= gdal_step("Reading the class raster's mask", mask.ReadAsArray, 0, y, w, n) > 0
         yield y, data, valid
 
 
@@ -132,6 +136,7 @@ def accumulate_class_areas(values: np.ndarray, valid: np.ndarray, row_areas: np.
 
 class ClassAreasAlgorithm(UPSegAlgorithm):
     GROUP = "Analysis"
+    HELP_ANCHOR = "upseg-class-areas"
     INPUT = "INPUT"
     BAND = "BAND"
     AREA_METHOD = "AREA_METHOD"
@@ -144,37 +149,39 @@ class ClassAreasAlgorithm(UPSegAlgorithm):
         return "class_areas"
 
     def displayName(self) -> str:
-        return "Class areas (pixels, hectares, percent)"
+        return self.tr("Class areas (pixels, hectares, percent)")
 
     def tags(self) -> list[str]:
-        return ["area", "statistics", "land cover", "hectares", "percentage", "report"]
+        return self.tr("area,statistics,land cover,hectares,percentage,report").split(",")
 
     def shortHelpString(self) -> str:
-        return HELP_TEXT
+        return self.tr(HELP_TEXT)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Class raster"))
-        self.addParameter(QgsProcessingParameterBand(self.BAND, "Band", 1, self.INPUT, True))
-        self.addParameter(QgsProcessingParameterEnum(self.AREA_METHOD, "Area method",
-                                                     list(AREA_METHODS), False, 0))
+        tr = self.tr
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, tr("Class raster")))
         self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Class areas", qt.SOURCE_VECTOR))
-        self.addOutput(QgsProcessingOutputNumber(self.TOTAL_AREA_HA, "Total valid area (ha)"))
-        self.addOutput(QgsProcessingOutputNumber(self.VALID_PIXELS, "Valid pixels"))
-        self.addOutput(QgsProcessingOutputNumber(self.NODATA_PIXELS, "Nodata pixels"))
+            self.OUTPUT, tr("Class areas"), qt.SOURCE_VECTOR))
+        self.addParameter(QgsProcessingParameterBand(self.BAND, tr("Band"), 1, self.INPUT, True))
+        self.addParameter(QgsProcessingParameterEnum(self.AREA_METHOD, tr("Area method"),
+                                                     [tr(m) for m in AREA_METHODS], False, 0))
+        self.addOutput(QgsProcessingOutputNumber(self.TOTAL_AREA_HA, tr("Total valid area (ha)")))
+        self.addOutput(QgsProcessingOutputNumber(self.VALID_PIXELS, tr("Valid pixels")))
+        self.addOutput(QgsProcessingOutputNumber(self.NODATA_PIXELS, tr("Nodata pixels")))
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         if layer is None:
-            raise QgsProcessingException("No class raster given.")
+            raise QgsProcessingException(self.tr("No class raster given."))
         band_no = self.parameterAsInt(parameters, self.BAND, context) or 1
         ellipsoidal = self.parameterAsEnum(parameters, self.AREA_METHOD, context) == 0
-        ds = gdal.Open(gdal_source(layer, "class"))
+        ds = gdal_step("Opening the class raster", gdal.Open, gdal_source(layer, "class"))
         if not 1 <= band_no <= ds.RasterCount:
-            raise QgsProcessingException(f"The raster has {ds.RasterCount} band(s), not {band_no}.")
+            raise QgsProcessingException(self.tr("The raster has {count} band(s), not {band}.")
+                                         .format(count=ds.RasterCount, band=band_no))
         d, how = distance_area(layer.crs(), context, ellipsoidal)
-        feedback.pushInfo(f"Areas: {how}.")
+        feedback.pushInfo(self.tr("Areas: {how}.").format(how=how))
         row_areas = row_pixel_areas_ha(ds, d)
         band = ds.GetRasterBand(band_no)
         counts: dict[int, int] = defaultdict(int)
@@ -182,7 +189,7 @@ class ClassAreasAlgorithm(UPSegAlgorithm):
         total_px = ds.RasterXSize * ds.RasterYSize
         for y, data, valid in read_strips(band):
             if feedback.isCanceled():
-                raise QgsProcessingException("Cancelled.")
+                raise QgsProcessingException(self.tr("Cancelled."))
             accumulate_class_areas(data, valid, row_areas[y:y + data.shape[0]], counts, areas)
             feedback.setProgress(100.0 * (y + data.shape[0]) / ds.RasterYSize)
         names = layer_class_names(layer, band_no)
@@ -202,13 +209,14 @@ class ClassAreasAlgorithm(UPSegAlgorithm):
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
         for v in sorted(counts):
             pct = 100.0 * areas[v] / total_ha if total_ha else 0.0
-            name = names.get(v) or f"class {v}"
+            name = names.get(v) or self.tr("class {value}").format(value=v)
             f = QgsFeature(fields)
             f.setAttributes([v, name, counts[v], areas[v], pct])
             sink.addFeature(f, qt.FAST_INSERT)
-            feedback.pushInfo(f"{name} ({v}): {counts[v]} px, {areas[v]:.4f} ha, {pct:.2f} %")
-        feedback.pushInfo(f"Valid: {valid_px} px, {total_ha:.4f} ha; nodata: "
-                          f"{total_px - valid_px} px.")
+            feedback.pushInfo(self.tr("{name} ({value}): {px} px, {ha:.4f} ha, {pct:.2f} %")
+                              .format(name=name, value=v, px=counts[v], ha=areas[v], pct=pct))
+        feedback.pushInfo(self.tr("Valid: {px} px, {ha:.4f} ha; nodata: {nodata} px.").format(
+            px=valid_px, ha=total_ha, nodata=total_px - valid_px))
         return {self.OUTPUT: dest_id, self.TOTAL_AREA_HA: total_ha,
                 self.VALID_PIXELS: valid_px, self.NODATA_PIXELS: total_px - valid_px}
 

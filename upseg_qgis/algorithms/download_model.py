@@ -38,6 +38,7 @@ CATALOGUE_FILTER = "Model catalogues (*.json);;All files (*)"
 
 
 class DownloadModelAlgorithm(UPSegAlgorithm):
+    HELP_ANCHOR = "upseg-download-model"
     GROUP = "Models"
     MODEL = "MODEL"
     CATALOGUE = "CATALOGUE"
@@ -51,30 +52,32 @@ class DownloadModelAlgorithm(UPSegAlgorithm):
         return "download_model"
 
     def displayName(self) -> str:
-        return "Download a model (catalogue)"
+        return self.tr("Download a model (catalogue)")
 
     def tags(self) -> list[str]:
-        return ["model", "download", "catalogue", "zoo", "offline", "onnx", "upseg"]
+        return self.tr("model,download,catalogue,zoo,offline,onnx,upseg").split(",")
 
     def shortHelpString(self) -> str:
-        return HELP_TEXT + catalogue_listing_html()
+        return self.tr(HELP_TEXT) + catalogue_listing_html()
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterString(
-            self.MODEL, "Model id from a catalogue (id, or id@version)"))
+            self.MODEL, self.tr("Model id from a catalogue (id, or id@version)")))
         self.addParameter(QgsProcessingParameterFile(
-            self.CATALOGUE, "Extra catalogue: a file or an http(s) URL (several: separate "
-            "with ';')", qt.FILE_BEHAVIOR_FILE, "", None, True,
+            self.CATALOGUE, self.tr("Extra catalogue: a file or an http(s) URL (several: separate "
+            "with ';')"), qt.FILE_BEHAVIOR_FILE, "", None, True,
             CATALOGUE_FILTER))
         self.addParameter(QgsProcessingParameterFile(
-            self.SOURCE, "Offline: install from this file or folder instead of downloading",
+            self.SOURCE,
+            self.tr("Offline: install from this file or folder instead of downloading"),
             qt.FILE_BEHAVIOR_FILE, "", None, True,
             "ONNX models (*.onnx);;All files (*)"))
         self.addParameter(qt.advanced(QgsProcessingParameterBoolean(
-            self.FORCE, "Download again even when a verified copy is already here", False)))
-        self.addOutput(QgsProcessingOutputFile(self.MODEL_FILE, "Model file"))
-        self.addOutput(QgsProcessingOutputString(self.MODEL_ID, "Model id@version"))
-        self.addOutput(QgsProcessingOutputString(self.SHA256, "SHA-256 of the model file"))
+            self.FORCE, self.tr("Download again even when a verified copy is already here"),
+            False)))
+        self.addOutput(QgsProcessingOutputFile(self.MODEL_FILE, self.tr("Model file")))
+        self.addOutput(QgsProcessingOutputString(self.MODEL_ID, self.tr("Model id@version")))
+        self.addOutput(QgsProcessingOutputString(self.SHA256, self.tr("SHA-256 of the model file")))
 
     def processAlgorithm(
         self,

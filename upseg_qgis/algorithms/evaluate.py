@@ -35,21 +35,21 @@ from .. import qt_compat as qt
 from ..core.evaluation import (
     EvaluationError,
     evaluate_rasters,
-    html_report,
     mapping_from_table,
     parse_class_mapping,
     raster_class_names,
 )
-from .base import UPSegAlgorithm
+from ..core.evaluation_report import html_report
+from .base import UPSegAlgorithm, translate
 
 
 def gdal_source(layer: QgsRasterLayer, what: str) -> str:
     """The file GDAL reads for a layer; other providers (WMS, ...) cannot be streamed here."""
     if layer.providerType() != "gdal":
-        raise QgsProcessingException(
-            f"The {what} layer '{layer.name()}' is a '{layer.providerType()}' layer; save it as a "
-            "GeoTIFF first (Export > Save As...)."
-        )
+        raise QgsProcessingException(translate(
+            "The {what} layer '{name}' is a '{provider}' layer; save it as a GeoTIFF first "
+            "(Export > Save As...).").format(what=translate(what), name=layer.name(),
+                                              provider=layer.providerType()))
     return layer.source()
 
 
@@ -75,6 +75,7 @@ def _field_suffix(value: int) -> str:
 
 class EvaluateAlgorithm(UPSegAlgorithm):
     GROUP = "Analysis"
+    HELP_ANCHOR = "upseg-evaluate"
     PREDICTION = "PREDICTION"
     PREDICTION_BAND = "PREDICTION_BAND"
     REFERENCE = "REFERENCE"
@@ -93,56 +94,97 @@ class EvaluateAlgorithm(UPSegAlgorithm):
         return "evaluate"
 
     def displayName(self) -> str:
-        return "Accuracy assessment (confusion matrix, OA, mPA, mIoU, Kappa)"
+        return self.tr("Accuracy assessment (confusion matrix, OA, mPA, mIoU, Kappa)")
 
     def tags(self) -> list[str]:
-        return ["accuracy", "confusion matrix", "kappa", "iou", "miou", "f1", "validation"]
+        return self.tr("accuracy,confusion matrix,kappa,iou,miou,f1,validation").split(",")
 
     def shortHelpString(self) -> str:
-        return HELP_TEXT
+        return self.tr(HELP_TEXT)
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
+        tr = self.tr
         self.addParameter(QgsProcessingParameterRasterLayer(self.PREDICTION,
-                                                            "Predicted class raster"))
-        self.addParameter(QgsProcessingParameterBand(self.PREDICTION_BAND, "Predicted band", 1,
-                                                     self.PREDICTION, True))
+                                                            tr("Predicted class raster")))
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.REFERENCE, "Reference (ground truth) raster, any CRS and grid"))
-        self.addParameter(QgsProcessingParameterBand(self.REFERENCE_BAND, "Reference band", 1,
-                                                     self.REFERENCE, True))
+            self.REFERENCE, tr("Reference (ground truth) raster, any CRS and grid")))
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, tr("Confusion matrix"), qt.SOURCE_VECTOR))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_HTML, tr("Accuracy report (HTML)"), tr("HTML files (*.html)"), None,
+            True, True))
+        self.addParameter(QgsProcessingParameterBand(self.PREDICTION_BAND, tr("Predicted band"),
+                                                     1, self.PREDICTION, True))
+        self.addParameter(QgsProcessingParameterBand(self.REFERENCE_BAND, tr("Reference band"),
+                                                     1, self.REFERENCE, True))
         self.addParameter(QgsProcessingParameterString(
             self.CLASS_MAPPING,
-            "Class mapping 'reference value:predicted value, ...' (e.g. 10:1, 20:2)",
+            tr("Class mapping 'reference value:predicted value, ...' (e.g. 10:1, 20:2)"),
             "", False, True))
         self.addParameter(QgsProcessingParameterMatrix(
-            self.CLASS_MAPPING_TABLE, "Class mapping table (reference value, predicted value)",
-            0, False, ["Reference value", "Predicted value"], None, True))
+            self.CLASS_MAPPING_TABLE, tr("Class mapping table (reference value, predicted value)"),
+            0, False, [tr("Reference value"), tr("Predicted value")], None, True))
         self.addParameter(QgsProcessingParameterNumber(
-            self.IGNORE_VALUE, "Ignore reference value (e.g. 255 or -1)",
+            self.IGNORE_VALUE, tr("Ignore reference value (e.g. 255 or -1)"),
             qt.NUMBER_INTEGER, None, True))
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, "Confusion matrix", qt.SOURCE_VECTOR))
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_HTML, "Accuracy report (HTML)", "HTML files (*.html)", None, True, True))
-        for key, label in ((self.OA, "Overall accuracy (0-1)"),
-                           (self.MPA, "Mean pixel accuracy, mPA (0-1)"),
-                           (self.MIOU, "Mean IoU (0-1)"),
-                           (self.FWIOU, "Frequency-weighted IoU (0-1)"),
-                           (self.MF1, "Mean F1 (0-1)"),
-                           (self.KAPPA, "Cohen's kappa"),
-                           (self.EVALUATED_PIXELS, "Pixels evaluated")):
+        for key, label in ((self.OA, tr("Overall accuracy (0-1)")),
+                           (self.MPA, tr("Mean pixel accuracy, mPA (0-1)")),
+                           (self.MIOU, tr("Mean IoU (0-1)")),
+                           (self.FWIOU, tr("Frequency-weighted IoU (0-1)")),
+                           (self.MF1, tr("Mean F1 (0-1)")),
+                           (self.KAPPA, tr("Cohen's kappa")),
+                           (self.EVALUATED_PIXELS, tr("Pixels evaluated"))):
             self.addOutput(QgsProcessingOutputNumber(key, label))
-        self.addOutput(QgsProcessingOutputString(self.F1_PER_CLASS, "F1 per class (JSON)"))
-        self.addOutput(QgsProcessingOutputString(self.METRICS_JSON, "All metrics (JSON)"))
+        self.addOutput(QgsProcessingOutputString(self.F1_PER_CLASS, tr("F1 per class (JSON)")))
+        self.addOutput(QgsProcessingOutputString(self.METRICS_JSON, tr("All metrics (JSON)")))
 
     def processAlgorithm(self, parameters: dict[str, Any], context: QgsProcessingContext,
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         pred_layer = self.parameterAsRasterLayer(parameters, self.PREDICTION, context)
         ref_layer = self.parameterAsRasterLayer(parameters, self.REFERENCE, context)
         if pred_layer is None or ref_layer is None:
-            raise QgsProcessingException("Both the predicted and the reference raster are needed.")
+            raise QgsProcessingException(
+                self.tr("Both the predicted and the reference raster are needed."))
         pred_band = self.parameterAsInt(parameters, self.PREDICTION_BAND, context) or 1
         ref_band = self.parameterAsInt(parameters, self.REFERENCE_BAND, context) or 1
+        mapping = self._mapping(parameters, context)
+        ignore = self._ignore_value(parameters, context)
+        names = layer_class_names(pred_layer, pred_band)
+        if mapping:
+            feedback.pushInfo(self.tr("Class mapping (reference -> predicted): {pairs}").format(
+                pairs=", ".join(f"{k}->{v}" for k, v in mapping.items())))
+        try:
+            result = evaluate_rasters(
+                gdal_source(pred_layer, "predicted"), gdal_source(ref_layer, "reference"),
+                pred_band, ref_band, mapping, ignore, names or None,
+                progress=feedback.setProgress, cancelled=feedback.isCanceled)
+        except EvaluationError as exc:
+            raise QgsProcessingException(str(exc)) from exc
+        m = result.metrics
+        feedback.pushInfo(self.tr("Reference: {how}.").format(how=result.alignment))
+        feedback.pushInfo(self.tr("Pixels evaluated: {n} of {total}; ignored: {ignored}.").format(
+            n=result.evaluated_pixels, total=result.total_pixels, ignored=result.ignored_pixels))
+        feedback.pushInfo(
+            "OA {:.4f}  mPA {:.4f}  mIoU {:.4f}  FWIoU {:.4f}  Kappa {:.4f}".format(
+                m["oa"], m["mpa"], m["miou"], m["fwiou"], m["kappa"]))
+        outputs: dict[str, Any] = {self.OUTPUT: self._write_table(parameters, context, result)}
+        html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
+        if html_path:
+            Path(html_path).write_text(html_report(result, mapping, ignore), encoding="utf-8")
+            outputs[self.OUTPUT_HTML] = html_path
+        outputs.update({
+            self.OA: _none_if_nan(m["oa"]), self.MPA: _none_if_nan(m["mpa"]),
+            self.MIOU: _none_if_nan(m["miou"]), self.FWIOU: _none_if_nan(m["fwiou"]),
+            self.MF1: _none_if_nan(m["mf1"]), self.KAPPA: _none_if_nan(m["kappa"]),
+            self.EVALUATED_PIXELS: result.evaluated_pixels,
+            self.F1_PER_CLASS: json.dumps(result.f1_per_class()),
+            self.METRICS_JSON: result.to_json(),
+        })
+        return outputs
+
+    def _mapping(self, parameters: dict[str, Any], context: QgsProcessingContext
+                 ) -> dict[int, int]:
+        """The class mapping from the text and the table together (they must agree)."""
         try:
             mapping = parse_class_mapping(
                 self.parameterAsString(parameters, self.CLASS_MAPPING, context))
@@ -152,35 +194,24 @@ class EvaluateAlgorithm(UPSegAlgorithm):
             raise QgsProcessingException(str(exc)) from exc
         for ref, pred in table.items():
             if mapping.get(ref, pred) != pred:
-                raise QgsProcessingException(
-                    f"Reference value {ref} is mapped to {mapping[ref]} in the text and to {pred} "
-                    "in the table.")
+                raise QgsProcessingException(self.tr(
+                    "Reference value {ref} is mapped to {text} in the text and to {table} in the "
+                    "table.").format(ref=ref, text=mapping[ref], table=pred))
             mapping[ref] = pred
+        return mapping
+
+    def _ignore_value(self, parameters: dict[str, Any], context: QgsProcessingContext
+                      ) -> int | None:
         # Unset arrives as None, "" or a NULL QVariant; parameterAsInt would turn those into 0.
-        raw_ignore = parameters.get(self.IGNORE_VALUE)
-        ignore = (None if raw_ignore is None or str(raw_ignore).strip() in ("", "NULL")
-                  else self.parameterAsInt(parameters, self.IGNORE_VALUE, context))
+        raw = parameters.get(self.IGNORE_VALUE)
+        if raw is None or str(raw).strip() in ("", "NULL"):
+            return None
+        return self.parameterAsInt(parameters, self.IGNORE_VALUE, context)
 
-        names = layer_class_names(pred_layer, pred_band)
-        if mapping:
-            feedback.pushInfo("Class mapping (reference -> predicted): "
-                              + ", ".join(f"{k}->{v}" for k, v in mapping.items()))
-        try:
-            result = evaluate_rasters(
-                gdal_source(pred_layer, "predicted"), gdal_source(ref_layer, "reference"),
-                pred_band, ref_band, mapping, ignore, names or None,
-                progress=feedback.setProgress, cancelled=feedback.isCanceled)
-        except EvaluationError as exc:
-            raise QgsProcessingException(str(exc)) from exc
-        m = result.metrics
-        feedback.pushInfo(f"Reference: {result.alignment}.")
-        feedback.pushInfo(f"Pixels evaluated: {result.evaluated_pixels} of "
-                          f"{result.total_pixels}; ignored: {result.ignored_pixels}.")
-        feedback.pushInfo(
-            "OA {:.4f}  mPA {:.4f}  mIoU {:.4f}  FWIoU {:.4f}  Kappa {:.4f}".format(
-                m["oa"], m["mpa"], m["miou"], m["fwiou"], m["kappa"]))
-
-        values = result.values
+    def _write_table(self, parameters: dict[str, Any], context: QgsProcessingContext,
+                     result: Any) -> str:
+        """The confusion matrix as a table: one row per reference class, then the totals."""
+        m, values = result.metrics, result.values
         fields = QgsFields()
         fields.append(qt.field("reference", "int"))
         fields.append(qt.field("ref_name", "string"))
@@ -203,24 +234,10 @@ class EvaluateAlgorithm(UPSegAlgorithm):
             sink.addFeature(f, qt.FAST_INSERT)
         totals = QgsFeature(fields)
         col_sums = [sum(row[j] for row in cm) for j in range(len(values))]
-        totals.setAttributes([None, "(predicted total)", *col_sums, sum(col_sums),
+        totals.setAttributes([None, self.tr("(predicted total)"), *col_sums, sum(col_sums),
                               None, None, None, None])
         sink.addFeature(totals, qt.FAST_INSERT)
-
-        outputs: dict[str, Any] = {self.OUTPUT: dest_id}
-        html_path = self.parameterAsFileOutput(parameters, self.OUTPUT_HTML, context)
-        if html_path:
-            Path(html_path).write_text(html_report(result, mapping, ignore), encoding="utf-8")
-            outputs[self.OUTPUT_HTML] = html_path
-        outputs.update({
-            self.OA: _none_if_nan(m["oa"]), self.MPA: _none_if_nan(m["mpa"]),
-            self.MIOU: _none_if_nan(m["miou"]), self.FWIOU: _none_if_nan(m["fwiou"]),
-            self.MF1: _none_if_nan(m["mf1"]), self.KAPPA: _none_if_nan(m["kappa"]),
-            self.EVALUATED_PIXELS: result.evaluated_pixels,
-            self.F1_PER_CLASS: json.dumps(result.f1_per_class()),
-            self.METRICS_JSON: result.to_json(),
-        })
-        return outputs
+        return dest_id
 
 
 HELP_TEXT = """<p>Compares a predicted class raster (e.g. the output of \

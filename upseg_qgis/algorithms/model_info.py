@@ -32,6 +32,7 @@ from .download_model import CATALOGUE_FILTER, catalogue_listing_html
 
 
 class ModelInfoAlgorithm(UPSegAlgorithm):
+    HELP_ANCHOR = "upseg-model-info"
     GROUP = "Models"
     MODEL = "MODEL"
     CATALOGUE = "CATALOGUE"
@@ -43,26 +44,26 @@ class ModelInfoAlgorithm(UPSegAlgorithm):
         return "model_info"
 
     def displayName(self) -> str:
-        return "Model information (inputs, classes, licence, metrics)"
+        return self.tr("Model information (inputs, classes, licence, metrics)")
 
     def tags(self) -> list[str]:
-        return ["model", "metadata", "bands", "classes", "catalogue", "licence", "onnx", "upseg"]
+        return self.tr("model,metadata,bands,classes,catalogue,licence,onnx,upseg").split(",")
 
     def shortHelpString(self) -> str:
-        return HELP_TEXT + catalogue_listing_html()
+        return self.tr(HELP_TEXT) + catalogue_listing_html()
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, "Model (an .onnx file or a catalogue model id; empty: the embedded "
-            "default model)", qt.FILE_BEHAVIOR_FILE, "", None, True,
+            self.MODEL, self.tr("Model (an .onnx file or a catalogue model id; empty: the embedded "
+            "default model)"), qt.FILE_BEHAVIOR_FILE, "", None, True,
             MODEL_FILE_FILTER))
         self.addParameter(QgsProcessingParameterFile(
-            self.CATALOGUE, "Extra catalogue: a file or an http(s) URL (several: separate "
-            "with ';')", qt.FILE_BEHAVIOR_FILE, "", None, True,
+            self.CATALOGUE, self.tr("Extra catalogue: a file or an http(s) URL (several: separate "
+            "with ';')"), qt.FILE_BEHAVIOR_FILE, "", None, True,
             CATALOGUE_FILTER))
         self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_HTML, "Model report", "HTML files (*.html)", None, True))
-        self.addOutput(QgsProcessingOutputString(self.MODEL_NAME, "Model name"))
+            self.OUTPUT_HTML, self.tr("Model report"), "HTML files (*.html)", None, True))
+        self.addOutput(QgsProcessingOutputString(self.MODEL_NAME, self.tr("Model name")))
 
     def processAlgorithm(
         self,

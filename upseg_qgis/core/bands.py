@@ -1,4 +1,10 @@
-"""Which raster bands feed which model input band, from band descriptions or the user's choice."""
+"""Which raster bands feed which model input band: the user's choice, else the band names.
+
+Band names come from descriptions, naming metadata items or colour interpretation
+(`reading.band_labels`). Without names, the file order is taken only where it is the one
+possible reading (as many bands as the model takes), and a warning names the order assumed;
+any other case is refused with a message that says which parameter to set.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .metadata import InputSpec
+from .reading import is_generic_label
 
 
 class BandSelectionError(ValueError):
@@ -15,7 +22,7 @@ class BandSelectionError(ValueError):
 @dataclass(frozen=True)
 class BandSelection:
     bands: tuple[int, ...]  # 1-based raster band numbers, in the model's order
-    how: str  # "user", "descriptions" or "first bands"
+    how: str  # "user", "descriptions" or "file order"
     warnings: tuple[str, ...] = field(default=())
 
     def describe(self, role: str, labels: Sequence[str]) -> str:
@@ -30,6 +37,36 @@ def _expected(spec: InputSpec) -> str:
     return ", ".join(b.name for b in spec.bands)
 
 
+def _user_bands(requested: Sequence[int], count: int, spec: InputSpec, role: str,
+                parameter: str) -> BandSelection:
+    bands = tuple(int(b) for b in requested)
+    need = spec.band_count
+    if len(bands) != need:
+        raise BandSelectionError(
+            f"The model's {role} input takes {need} band(s) ({_expected(spec)}) but "
+            f"{parameter} lists {len(bands)}. Give exactly {need} band number(s) in that "
+            f"order, or leave {parameter} empty to choose them from the band descriptions."
+        )
+    bad = [b for b in bands if not 1 <= b <= count]
+    if bad:
+        raise BandSelectionError(
+            f"{parameter} names band(s) {', '.join(map(str, bad))}, but the {role} layer has "
+            f"{count} band(s)."
+        )
+    return BandSelection(bands, "user")
+
+
+def _by_name(labels: Sequence[str], spec: InputSpec) -> tuple[int, ...] | None:
+    """Each model band found under exactly one label, or None."""
+    found: list[int] = []
+    for info in spec.bands:
+        hits = [i + 1 for i, label in enumerate(labels) if label and info.matches(label)]
+        if len(hits) != 1:
+            return None
+        found.append(hits[0])
+    return tuple(found) if len(set(found)) == len(found) else None
+
+
 def select_bands(
     labels: Sequence[str],
     spec: InputSpec,
@@ -37,49 +74,37 @@ def select_bands(
     role: str = "optical",
     parameter: str = "OPTICAL_BANDS",
 ) -> BandSelection:
-    """Raster band numbers for `spec`, given the layer's band labels (descriptions).
+    """Raster band numbers for `spec`, given the layer's band labels (see the module docstring).
 
-    requested: the user's band numbers (1-based), used as given after checks. Otherwise each
-    model band is looked up by name/alias among the descriptions; if any is not found, the
-    first bands are used and a warning says so.
+    requested: the user's band numbers (1-based), used as given after checks.
     """
-    count = len(labels)
-    need = spec.band_count
+    count, need = len(labels), spec.band_count
     if requested:
-        bands = tuple(int(b) for b in requested)
-        if len(bands) != need:
-            raise BandSelectionError(
-                f"The model's {role} input takes {need} band(s) ({_expected(spec)}) but "
-                f"{parameter} lists {len(bands)}. Give exactly {need} band number(s) in that "
-                f"order, or leave {parameter} empty to choose them from the band descriptions."
-            )
-        bad = [b for b in bands if not 1 <= b <= count]
-        if bad:
-            raise BandSelectionError(
-                f"{parameter} names band(s) {', '.join(map(str, bad))}, but the {role} layer has "
-                f"{count} band(s)."
-            )
-        return BandSelection(bands, "user")
-    found: list[int] = []
-    for info in spec.bands:
-        hits = [i + 1 for i, label in enumerate(labels) if label and info.matches(label)]
-        if len(hits) != 1:
-            break
-        found.append(hits[0])
-    if len(found) == need and len(set(found)) == need:
-        return BandSelection(tuple(found), "descriptions")
+        return _user_bands(requested, count, spec, role, parameter)
+    found = _by_name(labels, spec)
+    if found is not None:
+        return BandSelection(found, "descriptions")
     if count < need:
         raise BandSelectionError(
             f"The model's {role} input takes {need} band(s) ({_expected(spec)}) but the {role} "
             f"layer has only {count}. Choose a layer with those bands, or a model made for "
             "this layer's bands."
         )
-    bands = tuple(range(1, need + 1))
-    warnings: tuple[str, ...] = ()
-    if count > need:
-        warnings = (
-            f"The {role} layer's band descriptions do not name the model's bands "
-            f"({_expected(spec)}), so its first {need} band(s) are used. If that is wrong, set "
-            f"{parameter}.",
+    named = [f"{i + 1} ({label})" for i, label in enumerate(labels) if not is_generic_label(label)]
+    if named or count > need:
+        what = (f"its bands are named {', '.join(named)}" if named
+                else f"it has {count} bands without names")
+        raise BandSelectionError(
+            f"Cannot tell which bands of the {role} layer are the model's {_expected(spec)}: "
+            f"{what}. Set {parameter} to the band numbers holding {_expected(spec)}, in that "
+            "order (or give the bands descriptions such as B4, VV)."
         )
-    return BandSelection(bands, "first bands", warnings)
+    bands = tuple(range(1, need + 1))
+    assumed = ", ".join(f"band {b} as {info.name}" for b, info in zip(bands, spec.bands,
+                                                                        strict=True))
+    warning = (
+        f"The {role} layer's bands have no names, so they are taken in file order: {assumed}. "
+        f"If the file holds them in another order (e.g. B2, B3, B4 instead of B4, B3, B2, or "
+        f"VH before VV), the result is wrong: set {parameter}."
+    )
+    return BandSelection(bands, "file order", (warning,))

@@ -35,6 +35,20 @@ UNITS: dict[str, str] = {
     "sar_linear": "SAR backscatter as linear power (sigma0 or gamma0)",
 }
 
+# Input units the plugin derives from a unit above by a fixed shift (stored value + shift is in
+# the base unit). Models never state them: the model's conversion of the base unit applies
+# after the shift. Sentinel-2 L1C/L2A products from processing baseline 04.00 (January 2022)
+# store 10000 x reflectance + 1000 (RADIO_ADD_OFFSET / BOA_ADD_OFFSET = -1000).
+DERIVED_UNITS: dict[str, tuple[str, float, str]] = {
+    "reflectance_x10000_offset1000": (
+        "reflectance_x10000",
+        -1000.0,
+        "reflectance x 10000 + 1000 (Sentinel-2 from processing baseline 04.00)",
+    ),
+}
+# Every unit a user may name for a layer.
+INPUT_UNITS: dict[str, str] = {**UNITS, **{k: v[2] for k, v in DERIVED_UNITS.items()}}
+
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
@@ -87,14 +101,20 @@ class Conversion:
     description: str = ""
 
     def apply(self, x: np.ndarray) -> np.ndarray:
+        """float32 values in the model's units; `x` itself when nothing changes, else a new
+        array (one allocation: the later steps work in place)."""
         x = x.astype(np.float32, copy=False)
         if self.to_db:
             # Zero or negative power has no dB value: treat it as missing rather than -inf.
             with np.errstate(divide="ignore", invalid="ignore"):
                 x = np.where(x > 0, 10.0 * np.log10(np.where(x > 0, x, 1.0)), np.nan)
             x = x.astype(np.float32, copy=False)
-        if self.scale != 1.0 or self.offset != 0.0:
-            x = x * np.float32(self.scale) + np.float32(self.offset)
+            if self.scale != 1.0 or self.offset != 0.0:
+                x *= np.float32(self.scale)
+                x += np.float32(self.offset)
+        elif self.scale != 1.0 or self.offset != 0.0:
+            x = np.multiply(x, np.float32(self.scale), dtype=np.float32)
+            x += np.float32(self.offset)
         return x
 
 
@@ -130,7 +150,9 @@ class InputSpec:
 
     @property
     def accepted_units(self) -> tuple[str, ...]:
-        return (self.units, *(c.source_units for c in self.conversions))
+        stated = (self.units, *(c.source_units for c in self.conversions))
+        derived = tuple(k for k, (base, _, _) in DERIVED_UNITS.items() if base in stated)
+        return (*stated, *derived)
 
     def conversion_for(self, units: str) -> Conversion:
         if units == self.units:
@@ -138,6 +160,18 @@ class InputSpec:
         for conv in self.conversions:
             if conv.source_units == units:
                 return conv
+        if units in DERIVED_UNITS and DERIVED_UNITS[units][0] in self.accepted_units:
+            base_units, shift, _ = DERIVED_UNITS[units]
+            base = self.conversion_for(base_units)
+            # (x + shift) * scale + offset; a base conversion through dB has no such form.
+            if not base.to_db:
+                return Conversion(
+                    source_units=units,
+                    scale=base.scale,
+                    offset=base.offset + shift * base.scale,
+                    description=f"{shift:+g}, then as {base_units}"
+                    + (f" ({base.description})" if base.description else ""),
+                )
         raise MetadataError(
             f"The model's {self.name} input accepts units {', '.join(self.accepted_units)}; "
             f"'{units}' is not among them. Choose one of those units for the {self.name} layer."
@@ -154,11 +188,13 @@ class InputSpec:
                 f"({', '.join(b.description for b in self.bands)}), got {raw.shape[0]}."
             )
         x = self.conversion_for(units).apply(raw)
+        if x is raw or not x.flags.writeable:
+            x = np.array(x, dtype=np.float32)  # never change the caller's array
         lo, hi = self.clip
-        x = np.clip(x, lo, hi)  # NaN passes through np.clip unchanged
-        mean = np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
-        std = np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
-        return ((x - mean) / std).astype(np.float32, copy=False)
+        np.clip(x, np.float32(lo), np.float32(hi), out=x)  # NaN passes through unchanged
+        x -= np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
+        x /= np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
+        return x
 
 
 @dataclass(frozen=True)
@@ -330,6 +366,38 @@ def parse_metadata(data: str | dict[str, Any]) -> ModelMetadata:
             "plugin, or re-export the model with a matching model_export."
         )
     model = _req(data, "model", "")
+    classes, nodata = _parse_classes(data)
+    inputs_raw = _req(data, "inputs", "")
+    inputs = {n: _parse_input(n, _req(inputs_raw, n, "inputs.")) for n in INPUT_NAMES}
+    tiling = _req(data, "tiling", "")
+    tile = _int(_req(tiling, "tile_size", "tiling."), "tiling.tile_size", 16)
+    overlap = _int(_req(tiling, "overlap", "tiling."), "tiling.overlap", 0)
+    multiple = _int(tiling.get("multiple_of", 32), "tiling.multiple_of", 1)
+    if overlap * 2 >= tile:
+        raise MetadataError("upseg metadata: 'tiling.overlap' must be less than half the tile.")
+    return ModelMetadata(
+        schema_version=version,
+        name=_str(_req(model, "name", "model."), "model.name"),
+        variant=_str(_req(model, "variant", "model."), "model.variant"),
+        version=_str(_req(model, "version", "model."), "model.version"),
+        description=str(model.get("description", "")),
+        classes=classes,
+        nodata_value=nodata,
+        inputs=inputs,
+        gsd_m=_num(_req(data, "gsd_m", ""), "gsd_m"),
+        tile_size=tile,
+        overlap=overlap,
+        multiple_of=multiple,
+        training=dict(data.get("training", {})),
+        temperature=_parse_temperature(data),
+        licence=str(data.get("licence", "")),
+        citation=str(data.get("citation", "")),
+        raw=data,
+    )
+
+
+def _parse_classes(data: dict[str, Any]) -> tuple[tuple[ClassInfo, ...], int]:
+    """(classes in logit order, nodata value), checked against each other."""
     classes_raw = _req(data, "classes", "")
     if not isinstance(classes_raw, list) or len(classes_raw) < 2:
         raise MetadataError("upseg metadata: 'classes' must list at least two classes.")
@@ -352,33 +420,7 @@ def parse_metadata(data: str | dict[str, Any]) -> ModelMetadata:
     nodata = _int(_req(data, "nodata_value", ""), "nodata_value", 0)
     if nodata in values or nodata > 255:
         raise MetadataError("upseg metadata: 'nodata_value' must be 0..255 and not a class value.")
-    inputs_raw = _req(data, "inputs", "")
-    inputs = {n: _parse_input(n, _req(inputs_raw, n, "inputs.")) for n in INPUT_NAMES}
-    tiling = _req(data, "tiling", "")
-    tile = _int(_req(tiling, "tile_size", "tiling."), "tiling.tile_size", 16)
-    overlap = _int(_req(tiling, "overlap", "tiling."), "tiling.overlap", 0)
-    multiple = _int(tiling.get("multiple_of", 32), "tiling.multiple_of", 1)
-    if overlap * 2 >= tile:
-        raise MetadataError("upseg metadata: 'tiling.overlap' must be less than half the tile.")
-    return ModelMetadata(
-        schema_version=version,
-        name=_str(_req(model, "name", "model."), "model.name"),
-        variant=_str(_req(model, "variant", "model."), "model.variant"),
-        version=_str(_req(model, "version", "model."), "model.version"),
-        description=str(model.get("description", "")),
-        classes=tuple(classes),
-        nodata_value=nodata,
-        inputs=inputs,
-        gsd_m=_num(_req(data, "gsd_m", ""), "gsd_m"),
-        tile_size=tile,
-        overlap=overlap,
-        multiple_of=multiple,
-        training=dict(data.get("training", {})),
-        temperature=_parse_temperature(data),
-        licence=str(data.get("licence", "")),
-        citation=str(data.get("citation", "")),
-        raw=data,
-    )
+    return tuple(classes), nodata
 
 
 def metadata_from_props(props: dict[str, str], source: str = "the model") -> ModelMetadata:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .gpu_probe import capi_dir, provider_problem
 from .metadata import ModelMetadata, metadata_from_props
 
 CPU = "CPUExecutionProvider"
@@ -69,6 +70,30 @@ def plan_providers(
             raise DeviceError(msg + ", or set DEVICE to auto or cpu.")
         warnings.append(msg + "; running on the CPU instead.")
     return [*wanted, CPU], warnings
+
+
+def drop_unloadable(
+    device: str, requested: Sequence[str], problems: dict[str, str | None], strict: bool = False
+) -> tuple[list[str], list[str]]:
+    """(requested providers without those whose libraries cannot load, warnings).
+
+    problems: provider -> why its library cannot load (gpu_probe.provider_problem) or None.
+    Dropping them before ONNX Runtime tries keeps its red loader errors out of the log; the
+    warning gives the loader's reason instead, once.
+    """
+    kept, warnings = [], []
+    for p in requested:
+        why = problems.get(p)
+        if p == CPU or not why:
+            kept.append(p)
+            continue
+        msg = (f"{p} cannot run here: {why}. Install the CUDA/cuDNN (and TensorRT) libraries "
+               "that onnxruntime-gpu needs (user guide, section GPU)")
+        if strict:
+            raise DeviceError(f"DEVICE is {device} with STRICT_DEVICE set: {msg}, or turn "
+                              "STRICT_DEVICE off to run on the CPU.")
+        warnings.append(msg + "; the model runs on the CPU instead.")
+    return kept, warnings
 
 
 def check_providers(
@@ -198,6 +223,48 @@ def _check_graph(session: Any, meta: ModelMetadata, source: str) -> tuple[int, i
     return static
 
 
+def _model_path(path: str | os.PathLike[str] | None) -> Path:
+    if path in (None, ""):
+        model_path = default_model_path()
+        if not model_path.is_file():
+            raise ModelError(
+                f"The embedded default model is missing ({model_path}). Reinstall the UPSeg "
+                "plugin, or set MODEL to an .onnx file exported by `python -m model_export "
+                "export`."
+            )
+        return model_path
+    model_path = Path(path)  # type: ignore[arg-type]
+    if not model_path.is_file():
+        raise ModelError(f"MODEL file {model_path} does not exist. Choose an .onnx file.")
+    return model_path
+
+
+def _unreadable(source: str, exc: BaseException) -> ModelError:
+    return ModelError(
+        f"{source} is not a readable ONNX model ({str(exc).strip()[:300]}). Choose an .onnx "
+        "file exported by `python -m model_export export`, or leave MODEL empty for the "
+        "embedded default model."
+    )
+
+
+def _open_session(ort: Any, model_path: Path, requested: list[str], threads: int | None,
+                  spin: bool, warnings: list[str]) -> Any:
+    """The session on `requested`; when a GPU provider fails hard at creation, on the CPU
+    (which tells whether the file itself is at fault)."""
+    source = f"MODEL {model_path.name}"
+    try:
+        return _make_session(ort, model_path, requested, threads, spin)
+    except Exception as first:  # noqa: BLE001 - ORT raises its own pybind exception types
+        if requested == [CPU]:
+            raise _unreadable(source, first) from None
+        try:
+            session = _make_session(ort, model_path, [CPU], threads, spin)
+        except Exception as exc:  # noqa: BLE001
+            raise _unreadable(source, exc) from None
+        warnings.append(f"Creating the session on {', '.join(requested)} failed ({first}).")
+        return session
+
+
 def load_model(
     path: str | os.PathLike[str] | None = None,
     device: str = "auto",
@@ -208,44 +275,19 @@ def load_model(
     """Open an UPSeg ONNX model (None/'' = the embedded default) on the requested device.
 
     threads: ONNX Runtime intra-op threads (None: DEFAULT_THREADS); spinning: let idle worker
-    threads spin (None: DEFAULT_SPINNING).
+    threads spin (None: DEFAULT_SPINNING). GPU providers whose libraries cannot load are not
+    asked for (`gpu_probe`), so ONNX Runtime logs no loader errors; a warning says why.
     """
     ort = _ort()
     threads = threads or DEFAULT_THREADS
     spin = DEFAULT_SPINNING if spinning is None else bool(spinning)
-    if path in (None, ""):
-        model_path = default_model_path()
-        if not model_path.is_file():
-            raise ModelError(
-                f"The embedded default model is missing ({model_path}). Reinstall the UPSeg "
-                "plugin, or set MODEL to an .onnx file exported by `python -m model_export "
-                "export`."
-            )
-    else:
-        model_path = Path(path)  # type: ignore[arg-type]
-        if not model_path.is_file():
-            raise ModelError(f"MODEL file {model_path} does not exist. Choose an .onnx file.")
-    source = f"MODEL {model_path.name}"
+    model_path = _model_path(path)
     requested, warnings = plan_providers(device, ort.get_available_providers(), strict)
-    try:
-        session = _make_session(ort, model_path, requested, threads, spin)
-    except Exception as first:  # noqa: BLE001 - ORT raises its own pybind exception types
-        # A GPU provider can fail hard at creation; the CPU tells whether the file is at fault.
-        if requested == [CPU]:
-            raise ModelError(
-                f"{source} is not a readable ONNX model ({str(first).strip()[:300]}). Choose "
-                "an .onnx file exported by `python -m model_export export`, or leave MODEL "
-                "empty for the embedded default model."
-            ) from None
-        try:
-            session = _make_session(ort, model_path, [CPU], threads, spin)
-        except Exception as exc:  # noqa: BLE001
-            raise ModelError(
-                f"{source} is not a readable ONNX model ({str(exc).strip()[:300]}). Choose "
-                "an .onnx file exported by `python -m model_export export`, or leave MODEL "
-                "empty for the embedded default model."
-            ) from None
-        warnings.append(f"Creating the session on {', '.join(requested)} failed ({first}).")
+    problems = {p: provider_problem(p, capi_dir(ort)) for p in requested if p != CPU}
+    requested, more = drop_unloadable(device, requested, problems, strict)
+    warnings += more
+    session = _open_session(ort, model_path, requested, threads, spin, warnings)
+    source = f"MODEL {model_path.name}"
     meta = metadata_from_props(dict(session.get_modelmeta().custom_metadata_map or {}), source)
     static = _check_graph(session, meta, source)
     actual = list(session.get_providers())

@@ -1,0 +1,137 @@
+"""The region job: everything a worker needs, resolved once on the submitting machine.
+
+Band choice, units and tiling are decided here, once for the whole region (from the scenes,
+not per window: units detected window by window could differ between windows), and handed to
+every window explicitly. The job is plain JSON, so it travels to Dask workers and is stored in
+the manifest; `request_fingerprint` identifies what the user asked for, to recognise a rerun.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..grid import Grid
+from ..inputs import choose_bands, choose_units
+from ..metadata import InputSpec
+from ..plan import tile_size_for
+from ..product_offset import ProductOffsetError, product_offset
+from ..reading import open_raster
+from ..reporting import Reporter
+from ..session import LoadedModel
+from ..tiling import TileLayout, plan_tiles
+from ..units import UnitsError
+from .inputs import Scene
+
+
+@dataclass
+class RegionJob:
+    optical: str  # the optical dataset on exactly the output grid
+    sar: str  # the SAR dataset (aligned by the single-scene code when on another grid)
+    model: str
+    optical_bands: list[int]
+    sar_bands: list[int]
+    optical_units: str
+    sar_units: str
+    tile_size: int
+    overlap: int
+    multiple_of: int
+    fixed_size: bool
+    grid_width: int
+    grid_height: int
+    geotransform: list[float]
+    crs_wkt: str
+    window_size: int
+    confidence: bool
+    work_dir: str
+    batch_size: int | None = None
+    device: str = "auto"
+    strict_device: bool = False
+    nodata: int = 255
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def grid(self) -> Grid:
+        return Grid(self.grid_width, self.grid_height, tuple(self.geotransform),  # type: ignore[arg-type]
+                    self.crs_wkt)
+
+    def layout(self) -> TileLayout:
+        layout, _ = plan_tiles(self.grid_width, self.grid_height, self.tile_size, self.overlap,
+                               self.multiple_of, self.fixed_size)
+        return layout
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, object]) -> RegionJob:
+        return cls(**d)  # type: ignore[arg-type]
+
+
+def file_identity(path: str) -> list[object]:
+    """Path, size and modification time: a changed input makes another job."""
+    try:
+        st = os.stat(path)
+        return [str(path), st.st_size, int(st.st_mtime)]
+    except OSError:
+        return [str(path)]
+
+
+def request_fingerprint(request: dict[str, object], files: Sequence[str]) -> str:
+    doc = {"request": request, "files": [file_identity(f) for f in files]}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def choose_inputs(
+    mosaic: str, spec: InputSpec, bands: Sequence[int] | None, units: str, role: str,
+    report: Reporter,
+) -> tuple[tuple[int, ...], str]:
+    """Bands and units of a role, chosen by the single-scene stage (`inputs.choose_bands`,
+    `inputs.choose_units`) once on the role's mosaic: unit statistics come from samples spread
+    over all its scenes, not from the window each worker happens to read."""
+    param = "OPTICAL" if role == "optical" else "SAR"
+    ds = open_raster(mosaic, role)
+    sel = choose_bands(ds, spec, bands, role, f"{param}_BANDS", report)
+    chosen = choose_units(ds, spec, sel, units, role, f"{param}_UNITS", report)
+    return sel.bands, chosen
+
+
+def check_one_offset(scenes: Sequence[Scene], bands: Sequence[int]) -> None:
+    """Optical scenes that state different radiometric offsets (e.g. Sentinel-2 before and
+    after processing baseline 04.00) cannot share one unit: refuse, naming two of them."""
+    seen: dict[float | None, str] = {}
+    for s in scenes:
+        try:
+            off = product_offset(open_raster(s.path, "optical"), bands)
+        except ProductOffsetError as exc:
+            raise UnitsError(f"{s.path}: {exc}") from None
+        seen.setdefault(off.value if off else None, s.path)
+    if len(seen) > 1:
+        (a, pa), (b, pb) = list(seen.items())[:2]
+        raise UnitsError(
+            f"The optical scenes state different radiometric offsets ({pa}: {a}, {pb}: {b}; "
+            "e.g. Sentinel-2 before and after processing baseline 04.00). Segment each group "
+            "as its own region job, or remove the offsets first."
+        )
+
+
+def choose_tiling(
+    lm: LoadedModel, tile_size: int | None, overlap: int | None, report: Reporter
+) -> tuple[int, int, bool]:
+    """(tile, overlap, fixed) as the single-scene plan stage resolves them, decided once so
+    that workers on other devices still cut the same tiles."""
+    tile, warnings = tile_size_for(lm.metadata, lm.provider, lm.static_hw, tile_size)
+    for w in warnings:
+        report.warning(w)
+    ovl = int(lm.metadata.overlap if overlap is None else overlap)
+    return tile, ovl, bool(lm.static_hw)
+
+
+def model_path(model: str | None) -> str:
+    from ..session import default_model_path
+
+    return str(Path(model).resolve()) if model else str(default_model_path())
