@@ -79,7 +79,7 @@ def run_fold(candidate: dict[str, Any], spec: dict[str, Any], fold: int, force: 
     if candidate.get("pretrain"):
         pre = pretrain(cfg, out / "pretrain.pt", threads)
         cfg["model"]["init_from"] = str(out / "pretrain.pt")
-    summary = run(cfg)
+    summary = run(cfg, resume="auto")  # a fold interrupted after training is not retrained
     train_seconds = time.time() - t0
     model, ckpt = load_for_inference(summary["last_checkpoint"])
     ds = _val_dataset(cfg)
