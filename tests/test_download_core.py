@@ -170,7 +170,8 @@ def test_resolve_ids_download_once_then_offline(tmp_path: Path) -> None:
     config = StoreConfig(tmp_path / "models", catalogues=(str(cat),))
     server = ModelServer()
     first = resolve_model("team-water", config, server)
-    assert first.path == config.models_dir / "team-water" / "0.1.0" / "team-water.onnx"
+    version = json.loads(SHIPPED_CATALOGUE.read_text())["models"][0]["version"]
+    assert first.path == config.models_dir / "team-water" / version / "team-water.onnx"
     assert first.path.read_bytes() == DEFAULT_MODEL.read_bytes() and server.calls
     server.calls.clear()
     again = resolve_model("team-water", config, None)  # no network at all now

@@ -125,9 +125,10 @@ def test_download_model_and_model_info_with_a_remote_catalogue(
     catalogue = _team_catalogue(server)
     res = processing.run("upseg:download_model", {"MODEL": "team-water",
                                                   "CATALOGUE": catalogue})
-    path = tmp_path / "models" / "team-water" / "0.1.0" / "team-water.onnx"
+    version = json.loads(SHIPPED_CATALOGUE.read_text())["models"][0]["version"]
+    path = tmp_path / "models" / "team-water" / version / "team-water.onnx"
     assert res["MODEL_FILE"] == str(path) and path.read_bytes() == BODY
-    assert res["MODEL_ID"] == "team-water@0.1.0" and res["SHA256"] == SHA
+    assert res["MODEL_ID"] == f"team-water@{version}" and res["SHA256"] == SHA
     assert any(r.path == "/team/files/team-water.onnx" for r in server.requests)
     # Again: nothing is downloaded.
     before = [r.path for r in server.requests]

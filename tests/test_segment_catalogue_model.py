@@ -18,6 +18,7 @@ from tests.loopback_server import LoopbackServer, Served
 from tests.toy_model import geographic_scene
 from upseg_qgis.core.attribute_table import read_attribute_table
 from upseg_qgis.core.model_store import SHIPPED_CATALOGUE
+from upseg_qgis.core.onnx_props import read_model_metadata
 from upseg_qgis.core.session import DEFAULT_MODEL
 
 Runner = Callable[..., Any]
@@ -47,8 +48,9 @@ def test_segment_with_a_catalogue_id_downloads_on_first_use(
         doc = _json_run(qgis_process, "upseg:segment", "--", f"OPTICAL={optical}",
                         f"SAR={sar}", "MODEL=loopback-water", f"OUTPUT={out}", "DEVICE=cpu")
     log = "\n".join(doc["log"]["info"])
-    downloaded = tmp_path / "models" / "loopback-water" / "0.1.0" / "loopback-water.onnx"
-    assert "Downloading loopback-water@0.1.0" in log and str(downloaded) in log
+    version = entry["version"]
+    downloaded = tmp_path / "models" / "loopback-water" / version / "loopback-water.onnx"
+    assert f"Downloading loopback-water@{version}" in log and str(downloaded) in log
     assert downloaded.read_bytes() == DEFAULT_MODEL.read_bytes()
     assert [r.path for r in server.requests] == ["/catalogue.json",
                                                  "/models/loopback-water.onnx"]
@@ -78,12 +80,14 @@ def test_model_info_in_qgis_process_describes_the_embedded_model(
     html = tmp_path / "info.html"
     doc = _json_run(qgis_process, "upseg:model_info", "--", f"OUTPUT_HTML={html}")
     text = "\n".join(doc["log"]["info"])
+    test = read_model_metadata(DEFAULT_MODEL).training["test_metrics"]
     # Inputs with band names and units, classes with colours, tiling, licence, test metrics.
     for fragment in ("Optical input", "1  red    S2 B4 red", "Units: uint8_rendering",
                      "Also accepts: reflectance_x10000", "SAR input", "Also accepts: sar_db",
                      "about 10 m per pixel", "tiles of 256 px, 32 px overlap",
                      "0      #d9d9d9  not water", "1      #0070ff  water",
-                     "No data: 255", "mIoU 73.7 %", "water      66.9 %",
+                     "No data: 255", f"mIoU {100 * test['miou']:.1f} %",
+                     f"water      {100 * test['iou'][1]:.1f} %",
                      "Licence: GPL-2.0-or-later", "doi:10.7527/S1000-6893.2025.32910"):
         assert fragment in text, fragment
     assert doc["results"]["MODEL_NAME"].startswith("UPSeg-tiny water / not water")

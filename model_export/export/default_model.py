@@ -158,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         description="UPSeg-tiny trained on OMBRIA: open water (flood and permanent) vs not "
         "water from Sentinel-2 RGB + Sentinel-1, robust to scene differences.",
         test_metrics={"split": "ombria test (70 patches)",
-                      **{k: test["published"][k] for k in ("oa", "mpa", "miou", "kappa", "mf1")},
+                      **{k: test["published"][k] for k in ("oa", "mpa", "miou", "fwiou", "kappa",
+                                                           "mf1", "iou", "pa", "f1",
+                                                           "class_names", "num_pixels")},
                       "water_iou": test["published"]["iou"][1],
                       "water_iou_pre_event_water_ignored": test["target"]["iou"][1]},
         calibration={"temperature": temperature, "method": "temperature scaling",
