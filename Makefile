@@ -81,9 +81,10 @@ ablation: setup ## UPSeg vs baselines and ablations on OMBRIA, 3 seeds -> docs/a
 cost: setup ## CPU cost table, ConvNeXt tiny vs DOFA (params, GMACs, s/Mpx fp32/int8) -> docs/benchmark_cost.md
 	$(PY) -m bench.cost_table
 
-bench: setup ## speed vs the raw ONNX Runtime limit, memory vs scene size, region jobs on 1/2 Dask workers -> bench/*.json, docs/benchmark*.md (long)
+bench: setup ## speed vs the raw ONNX Runtime limit, memory vs scene size, region jobs on 1/2 Dask workers, model vs previous and TTA cost -> bench/*.json, docs/benchmark*.md (long)
 	$(PY) -m bench.run_bench
 	$(PY) -m bench.region_bench
+	$(PY) -m bench.model_compare
 
 package: setup ## the plugin ZIP for "Install from ZIP" -> dist/
 	$(PY) scripts/package.py --require-model
