@@ -92,6 +92,18 @@ def architecture_text(meta: dict[str, Any], summary: dict[str, Any]) -> str:
                    f"{summary['export']['opset']}).")
 
 
+def chip_limit(chip: dict[str, Any] | None) -> list[str]:
+    """What the raw-scene check says about the model's bias, in the card's words."""
+    if not chip:
+        return []
+    pred, lab = chip["predicted_water_fraction"], chip["labelled_water_fraction"]
+    way = ("misses labelled water (shallow water in fields that is not dark in the SAR)"
+           if pred < lab else "calls more water than the label has")
+    return [f"- On the raw Sen1Floods11 chip it predicts {100 * pred:.0f} % water where the "
+            f"hand label has {100 * lab:.0f} %: it {way}; water IoU "
+            f"{chip['water_iou']:.2f}."]
+
+
 def write_card(path: Path, summary: dict[str, Any]) -> None:
     meta = summary["metadata"]
     opt, sar = meta["inputs"]["optical"], meta["inputs"]["sar"]
@@ -154,7 +166,10 @@ def write_card(path: Path, summary: dict[str, Any]) -> None:
         "- Flooded vegetation and wind-roughened water are bright in SAR; under cloud the model "
         "has only the SAR to go on.",
         "- Sentinel-2 products of processing baseline 04.00 and later (from January 2022) store "
-        "reflectance x 10000 + 1000: subtract the 1000 before use, or the scene looks hazy.",
+        "reflectance x 10000 + 1000: the plugin removes the offset when the file's metadata "
+        "says so; otherwise set OPTICAL_UNITS to reflectance_x10000_offset1000, or the scene "
+        "looks hazy to the model.",
+        *chip_limit(summary.get("sen1floods11")),
         "",
         f"## Licence and citation\nCode: {meta['licence']}. Method: {meta['citation']}.", "",
     ]
