@@ -31,8 +31,7 @@ if str(ROOT) not in sys.path:
 
 RESULTS = ROOT / "bench" / "cost_results.json"
 DOC = ROOT / "docs" / "benchmark_cost.md"
-BENCH_DOC = ROOT / "docs" / "benchmark.md"  # the table also goes here, between these markers
-START, END = "<!-- cost-table:start -->", "<!-- cost-table:end -->"
+BENCH_DOC = ROOT / "docs" / "benchmark.md"  # the table also goes here, in a marked section
 CHIP = ROOT.parent / "shared" / "data" / "sen1floods11_sample"
 VARIANTS = ("upseg_tiny", "upseg_dofa_tiny", "upseg_dofa_small", "upseg_dofa_base")
 
@@ -131,14 +130,9 @@ def write_doc(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
 
 def insert_into_benchmark_page(table: str) -> None:
     """Replace (or append) the marked cost section of docs/benchmark.md, leaving the rest."""
-    page = BENCH_DOC.read_text() if BENCH_DOC.is_file() else ""
-    body = table.replace("# CPU cost", "## CPU cost", 1)
-    block = f"{START}\n{body}\n{END}"
-    if START in page and END in page:
-        page = page[:page.index(START)] + block + page[page.index(END) + len(END):]
-    else:
-        page = page.rstrip("\n") + "\n\n" + block + "\n"
-    BENCH_DOC.write_text(page)
+    from bench.sections import replace_section
+
+    replace_section(BENCH_DOC, "cost-table", table.replace("# CPU cost", "## CPU cost", 1))
 
 
 def main(argv: list[str] | None = None) -> int:

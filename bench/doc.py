@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.config import DISTURBED, NOTES_FILE, TARGET_RATIO
+from bench.sections import kept_sections
 
 STAGE_NAMES = ("load", "read", "warp", "normalise", "inference", "blend", "write")
 
@@ -26,6 +27,8 @@ def write_doc(res: dict[str, Any], path: Path, plot_path: Path) -> None:
     notes = NOTES_FILE.read_text() if NOTES_FILE.is_file() else ""
     if notes:
         lines += ["", notes.strip()]
+    for section in kept_sections(path):  # written by cost_table / model_compare
+        lines += ["", section]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
 

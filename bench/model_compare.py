@@ -30,7 +30,6 @@ if str(ROOT) not in sys.path:
 MODEL = ROOT / "upseg_qgis" / "models" / "upseg_default.onnx"
 RESULTS = ROOT / "bench" / "model_compare.json"
 BENCH_DOC = ROOT / "docs" / "benchmark.md"
-START, END = "<!-- model-compare:start -->", "<!-- model-compare:end -->"
 
 
 def previous_model(dest: Path) -> tuple[Path, str] | None:
@@ -125,16 +124,6 @@ def table(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
     return "\n".join([*lines, ""])
 
 
-def insert_into_benchmark_page(text: str) -> None:
-    page = BENCH_DOC.read_text() if BENCH_DOC.is_file() else ""
-    block = f"{START}\n{text}\n{END}"
-    if START in page and END in page:
-        page = page[:page.index(START)] + block + page[page.index(END) + len(END):]
-    else:
-        page = page.rstrip("\n") + "\n\n" + block + "\n"
-    BENCH_DOC.write_text(page)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.model_compare", description=__doc__)
     p.add_argument("--repeats", type=int, default=3)
@@ -154,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.write_text(json.dumps({"info": info, "rows": rows}, indent=2) + "\n")
     saved = json.loads(RESULTS.read_text())
     text = table(saved["rows"], saved["info"])
-    insert_into_benchmark_page(text)
+    from bench.sections import replace_section
+
+    replace_section(BENCH_DOC, "model-compare", text)
     print(text)
     return 0
 
