@@ -42,9 +42,13 @@ def test_help_follows_the_selected_model(upseg_plugin: Any, tmp_path: Path,
     assert dialog is not None, "the segment dialog fell back to the standard one"
     help_panel = dialog.findChild(QTextBrowser, "textShortHelp")
     text = help_panel.toPlainText()
+    from upseg_qgis.core.onnx_props import read_model_metadata
+    from upseg_qgis.core.session import DEFAULT_MODEL
+
+    miou = read_model_metadata(DEFAULT_MODEL).training["test_metrics"]["miou"]
     for fragment in ("Model: UPSeg-tiny water", "Optical input", "S2 B4 red",
                      "reflectance_x10000", "not water", "#0070ff", "tiles of 256 px",
-                     "mIoU 73.7 %", "GPL-2.0-or-later", "Optical layer (OPTICAL)"):
+                     f"mIoU {100 * miou:.1f} %", "GPL-2.0-or-later", "Optical layer (OPTICAL)"):
         assert fragment in text, fragment
     assert "Normalisation" not in text  # the compact report
 

@@ -41,7 +41,10 @@ def test_segment_region_in_qgis_process(qgis_process: Any, shared_data: Path, tm
     ref = seg(sc["s2"], sc["s1"], tmp_path / "ref.tif", confidence=tmp_path / "rc.tif",
               tile=128, overlap=16)
     np.testing.assert_array_equal(read(out), read(ref.output))
-    np.testing.assert_array_equal(read(conf), read(ref.confidence))
+    # Classes bit for bit; confidence to 1e-6: the default model's per-tile reductions (tile
+    # contrast) round differently in ONNX Runtime for a batch of 1 and of 2 tiles (logits within
+    # 1e-6, measured), and windows batch their tiles differently from one run.
+    np.testing.assert_allclose(read(conf), read(ref.confidence), rtol=0, atol=1e-6)
     from qgis.core import QgsRasterLayer
 
     layer = QgsRasterLayer(str(out), "region")  # styled by the .qml beside it
