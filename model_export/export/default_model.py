@@ -181,7 +181,9 @@ def main(argv: list[str] | None = None) -> int:
     update_catalogue(out)
     from model_export.evaluation.cv_report import write_report
 
-    write_report(spec, cv, ["--config", str(args.cv_config)])
+    cv_config = Path(args.cv_config).resolve()
+    shown = cv_config.relative_to(ROOT) if cv_config.is_relative_to(ROOT) else cv_config
+    write_report(spec, cv, ["--config", str(shown)])
     print(f"wrote {out} ({export['size_bytes'] / 1e6:.2f} MB) and {out.parent / CARD_NAME}")
     print(f"water IoU: OMBRIA test (ONNX) {summary['onnx_test']['iou'][1]:.4f}, chip "
           f"{(summary['sen1floods11'] or {}).get('water_iou', float('nan')):.3f}, grouped CV "
