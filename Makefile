@@ -23,7 +23,7 @@ TEST_ENV := QT_QPA_PLATFORM=offscreen XDG_DATA_HOME=$(CURDIR)/.qgis-test-profile
 	UPSEG_QGIS_PROFILE=$(CURDIR)/.qgis-test-profile GDAL_PAM_ENABLED=NO \
 	UPSEG_PYQT6_NAMES=$(PYQT6_NAMES)
 
-.PHONY: help setup system venv test test-qgis qt6-check qt6-scan lint format demo qgis-process model \
+.PHONY: help setup system venv test test-qgis qt6-check qt6-scan lint format demo qgis-process model cost \
 	bench ablation package gui-check clean
 
 help: ## this list
@@ -68,6 +68,9 @@ demo: setup ## segment a real Sentinel-1 + Sentinel-2 chip headless with the emb
 
 ablation: setup ## UPSeg vs baselines and ablations on OMBRIA, 3 seeds -> docs/ablation.md (long)
 	$(PY) -m model_export ablation --config model_export/configs/ablation_ombria.yaml
+
+cost: setup ## CPU cost table, ConvNeXt tiny vs DOFA (params, GMACs, s/Mpx fp32/int8) -> docs/benchmark_cost.md
+	$(PY) -m bench.cost_table
 
 bench: setup ## speed vs the raw ONNX Runtime limit, memory vs scene size, region jobs on 1/2 Dask workers -> bench/*.json, docs/benchmark*.md (long)
 	$(PY) -m bench.run_bench

@@ -13,6 +13,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("model_export.evaluation.evaluate", "metrics of a checkpoint on a dataset split"),
     "export": ("model_export.export.onnx_export", "export a checkpoint to a self-describing ONNX"),
     "info": ("model_export.models.info", "parameter counts and FLOPs of the model variants"),
+    "encoder-features": ("model_export.evaluation.encoder_features",
+                         "DOFA encoder patch tokens of a .npy array (a stable contract)"),
     "ablation": ("model_export.training.ablation", "UPSeg vs baselines, several seeds, to a table"),
 }
 
@@ -22,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in {"-h", "--help"} or argv[0] not in COMMANDS:
         print("usage: python -m model_export COMMAND [options]\n\ncommands:")
         for name, (_, text) in COMMANDS.items():
-            print(f"  {name:<10} {text}")
+            print(f"  {name:<17} {text}")
         return 0 if argv and argv[0] in {"-h", "--help"} else 2
     module = importlib.import_module(COMMANDS[argv[0]][0])
     return int(module.main(argv[1:]) or 0)

@@ -40,7 +40,11 @@ def _check(model: torch.nn.Module, path: Path, batch: int, hw: tuple[int, int]) 
     return float(np.abs(got - expected).max())
 
 
-@pytest.mark.parametrize("name", list_models())
+# The published DOFA sizes (86-300 M parameters) share their code with upseg_dofa_tiny; exporting
+# them here would take minutes and gigabytes (bench/cost_table.py exports small and base).
+@pytest.mark.parametrize("name", [n for n in list_models()
+                                  if n not in ("upseg_dofa_small", "upseg_dofa_base",
+                                               "upseg_dofa_large")])
 def test_variant_exports_and_matches_onnxruntime(name: str, tmp_path: Path) -> None:
     model = build_model(name, init_seed=0).eval()
     path = tmp_path / f"{name}.onnx"

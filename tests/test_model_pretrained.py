@@ -26,24 +26,40 @@ def _fake_timm_checkpoint(path: Path, dims: tuple[int, ...], depths: tuple[int, 
     return state
 
 
-def test_backbone_and_stems_load(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_backbone_and_stems_load_by_band_meaning(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
     cfg = model_config("upseg_tiny")
     path = tmp_path / "convnext_like.pth"
     state = _fake_timm_checkpoint(path, cfg.dims, cfg.depths)
-    model = build_model("upseg_tiny", pretrained=str(path), freeze_backbone=True)
+    # GID's band order (NIR first) and Sentinel-1 VV/VH: filters follow meaning, not position.
+    model = build_model("upseg_tiny", pretrained=str(path), freeze_backbone=True,
+                        optical_bands=["nir", "red", "green", "blue"], sar_bands=["vv", "vh"])
 
     for k, v in model.backbone.state_dict().items():
         assert torch.equal(v, state[k]), k
-    # Optical stem: 4 bands from an RGB stem, first 3 copy RGB (rescaled by 3/4).
-    w = model.stems["optical"].proj.weight
-    assert torch.allclose(w[:, :3], state["stem.0.weight"] * 0.75)
-    assert torch.allclose(w[:, 3], state["stem.0.weight"].mean(1) * 0.75)
+    rgb = state["stem.0.weight"]
+    w = model.stems["optical"].proj.weight  # rescaled by 3/4 for 4 bands
+    assert torch.allclose(w[:, 0], rgb.mean(1) * 0.75)  # NIR: no RGB filter of its own
+    assert torch.allclose(w[:, 1:4], rgb * 0.75)  # red, green, blue <- R, G, B
+    sar = model.stems["sar"].proj.weight  # VV/VH never get the red and green filters
+    assert torch.allclose(sar[:, 0], rgb.mean(1) * 1.5) and torch.allclose(sar[:, 1], sar[:, 0])
     assert torch.equal(model.stems["sar"].norm.weight, state["stem.1.weight"])
     assert all(not p.requires_grad for p in model.backbone.parameters())
 
     out = capsys.readouterr().out
-    assert "missing keys (0)" in out
-    assert "unexpected keys (2): ['head.fc.weight', 'head.norm.weight']" in out
+    assert "loaded 57/57 encoder tensors (100.0 %)" in out and "missing (0)" in out
+    assert "unexpected (2): head.fc.weight, head.norm.weight" in out
+    assert "band 0 (0.842 um) <- mean RGB; band 1 (0.665 um) <- red" in out
+
+
+def test_unknown_band_names_never_copy_filters_by_position(tmp_path: Path) -> None:
+    cfg = model_config("upseg_tiny")
+    path = tmp_path / "convnext_like.pth"
+    state = _fake_timm_checkpoint(path, cfg.dims, cfg.depths)
+    model = build_model("upseg_tiny", pretrained=str(path))
+    w = model.stems["optical"].proj.weight
+    for band in range(4):
+        assert torch.allclose(w[:, band], state["stem.0.weight"].mean(1) * 0.75)
 
 
 def test_missing_and_mismatched_keys_are_reported(tmp_path: Path) -> None:

@@ -30,9 +30,17 @@ def test_registry_lists_required_variants() -> None:
         "sar_only_tiny",
         "early_fusion_tiny",
         "late_fusion_tiny",
+        "upseg_dofa_tiny",
+        "upseg_dofa_tiny_no_vem",
+        "upseg_dofa_tiny_no_prompts",
+        "late_fusion_dofa_tiny",
+        "upseg_dofa_small",
+        "upseg_dofa_base",
+        "upseg_dofa_large",
     }
     assert required <= set(list_models())
-    assert set(TINY) == required - {"upseg_base"}
+    assert set(TINY) == required - {"upseg_base", "upseg_dofa_small", "upseg_dofa_base",
+                                    "upseg_dofa_large"}
 
 
 @pytest.mark.parametrize("hw", [(33, 47), (64, 64), (100, 75), (1, 5)])

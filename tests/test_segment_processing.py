@@ -299,7 +299,7 @@ def test_every_user_facing_string_goes_through_tr(
         texts += [o.description() for o in alg.outputDefinitions()]
         texts += [o for p in alg.parameterDefinitions() if p.type() == "enum"
                   for o in p.options()
-                  if alg.name() not in ("segment", "segment_region")]  # static ids
+                  if alg.name() not in ("segment", "segment_region")]  # static unit/device ids
         unmarked = [t for t in texts if not t.startswith("«")]
         assert not unmarked, (alg.name(), unmarked)
 

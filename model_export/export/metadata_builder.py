@@ -43,6 +43,21 @@ def _input_block(ckpt: dict[str, Any], modality: str) -> dict[str, Any]:
     return block
 
 
+def encoder_block(model_config: dict[str, Any]) -> dict[str, Any]:
+    """Which encoder the graph holds; for DOFA the band wavelengths fixed in the graph."""
+    from model_export.models import UPSegConfig
+    from model_export.models.encoders import modality_wavelengths
+
+    cfg = UPSegConfig.from_dict(model_config)
+    block: dict[str, Any] = {"name": cfg.encoder, "input_multiple": cfg.output_stride}
+    if cfg.is_vit:
+        block["patch_size"] = 16
+        block["wavelengths_um"] = {m: modality_wavelengths(cfg, m) for m in ("optical", "sar")}
+        block["wavelengths_note"] = ("fixed in the graph: the model expects exactly these bands, "
+                                     "in this order")
+    return block
+
+
 def build_metadata(
     ckpt: dict[str, Any],
     *,
@@ -80,6 +95,7 @@ def build_metadata(
             "version": version,
             "description": description,
             "architecture": ckpt["model_config"],
+            "encoder": encoder_block(ckpt["model_config"]),
         },
         "classes": [
             {"value": int(c["value"]), "name": c["name"], "colour": c["colour"].lower()}

@@ -90,9 +90,11 @@ def export_checkpoint(
     opset: int = OPSET,
     optimize: bool = True,
     fp16: bool = False,
+    int8: bool = False,
     parity_patches: int = 16,
     data_root: str | None = None,
     atol: float = 1e-4,
+    min_int8_agreement: float = 0.98,
 ) -> dict[str, Any]:
     """Export and verify; returns a report dict. Raises on any failure, leaving no output."""
     from model_export.models.onnx_compat import export_onnx
@@ -103,6 +105,7 @@ def export_checkpoint(
     meta_dict = build_metadata(
         ckpt, name=name, version=version, description=description, test_metrics=test_metrics,
         tile_size=tile_size, overlap=overlap,
+        multiple_of=int(getattr(model.config, "output_stride", 32)),
     )
     meta = parse_metadata(meta_dict)
     output = Path(output)
@@ -123,18 +126,31 @@ def export_checkpoint(
             atol=atol,
         )
         report["parity"] = parity.as_dict()
+        variants: list[tuple[Path, Path]] = []
         if fp16:
-            half = to_fp16(proto)
             fp16_tmp = Path(tmp) / "fp16.onnx"
-            onnx.save(half, str(fp16_tmp))
+            onnx.save(to_fp16(proto), str(fp16_tmp))
             # fp16 is for GPUs: argmax agreement matters, logits may differ by ~1e-2.
             report["fp16_parity"] = check_parity(
                 model, str(fp16_tmp), real_patches(ckpt, meta, parity_patches, 4, data_root),
                 atol=0.25, min_agreement=0.99,
             ).as_dict()
-            fp16_out = output.with_name(output.stem + "_fp16.onnx")
-            os.replace(fp16_tmp, fp16_out)
-            report["fp16_output"] = str(fp16_out)
+            variants.append((fp16_tmp, output.with_name(output.stem + "_fp16.onnx")))
+            report["fp16_output"] = str(variants[-1][1])
+        if int8:
+            from .quantize import count_quantised, quantize_int8
+
+            int8_tmp = quantize_int8(final_tmp, Path(tmp) / "int8.onnx")
+            # int8 changes logits by far more than 1e-4: the class map is what is checked.
+            report["int8_parity"] = check_parity(
+                model, str(int8_tmp), real_patches(ckpt, meta, parity_patches, 4, data_root),
+                atol=float("inf"), min_agreement=min_int8_agreement,
+            ).as_dict()
+            report["int8_parity"]["quantised_matmuls"] = count_quantised(int8_tmp)
+            variants.append((int8_tmp, output.with_name(output.stem + "_int8.onnx")))
+            report["int8_output"] = str(variants[-1][1])
+        for tmp_file, final in variants:  # only once every check passed
+            os.replace(tmp_file, final)
         os.replace(final_tmp, output)  # atomic: the output appears only when all checks passed
     report["size_bytes"] = output.stat().st_size
     report["metadata"] = {"name": meta.name, "variant": meta.variant, "classes": len(meta.classes)}
@@ -154,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--opset", type=int, default=OPSET)
     p.add_argument("--no-optimize", action="store_true", help="skip graph simplification")
     p.add_argument("--fp16", action="store_true", help="also write <output>_fp16.onnx for GPUs")
+    p.add_argument("--int8", action="store_true",
+                   help="also write <output>_int8.onnx (ONNX Runtime dynamic quantisation; "
+                   "argmax agreement with torch must be >= 98 %%)")
     p.add_argument("--parity-patches", type=int, default=16)
     p.add_argument("--data-root", default=None)
     p.add_argument("--report", help="write the export report as JSON here")
@@ -163,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         args.checkpoint, args.output, name=args.name or Path(args.output).stem,
         version=args.model_version, description=args.description, test_metrics=metrics,
         tile_size=args.tile_size, overlap=args.overlap, opset=args.opset,
-        optimize=not args.no_optimize, fp16=args.fp16, parity_patches=args.parity_patches,
+        optimize=not args.no_optimize, fp16=args.fp16, int8=args.int8,
+        parity_patches=args.parity_patches,
         data_root=args.data_root,
     )
     text = json.dumps(report, indent=2)

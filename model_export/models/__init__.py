@@ -1,4 +1,5 @@
-"""UPSeg in PyTorch: modality stems, a shared 4-stage backbone, cross-modal prompts, the
+"""UPSeg in PyTorch: modality stems (or DOFA's wavelength-conditioned embedding), a shared
+encoder (ConvNeXt stages or DOFA ViT block groups), cross-modal prompts, the
 Variance Enhancement Module (VEM), a fusion + multi-scale decoder, baselines and a registry.
 
     from model_export.models import build_model
@@ -16,7 +17,10 @@ from .baselines import (
 )
 from .config import FUSION_MODES, OUTPUT_STRIDE, UPSegConfig
 from .decoder import FusionDecoder
+from .dofa import DofaEncoder, load_dofa_weights
 from .layers import LayerNorm2d, count_parameters, pad_to_multiple
+from .load_report import LoadReport, PretrainedLoadError
+from .neck import MultiScaleNeck
 from .onnx_compat import export_onnx
 from .prompt import CrossModalPrompt, PromptGenerator
 from .registry import (
@@ -30,6 +34,7 @@ from .registry import (
 from .stems import ModalityStem
 from .upseg import SegmentationModel, UPSeg
 from .vem import VarianceEnhancement
+from .vem_attention import CrossAttentionVEM
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -37,6 +42,12 @@ __all__ = [
     "OUTPUT_STRIDE",
     "Backbone",
     "ConvNeXtBlock",
+    "CrossAttentionVEM",
+    "DofaEncoder",
+    "LoadReport",
+    "MultiScaleNeck",
+    "PretrainedLoadError",
+    "load_dofa_weights",
     "CrossModalPrompt",
     "EarlyFusionSeg",
     "FusionDecoder",

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from .layers import DropPath, LayerNorm2d, trunc_normal_init
+from .load_report import LoadReport
+
+# Older name of the load result, kept for callers that import it.
+LoadResult = LoadReport
 
 
 class Mlp(nn.Module):
@@ -78,12 +81,6 @@ class BackboneStage(nn.Module):
                 for i in range(depth)
             ]
         )
-
-
-class LoadResult(NamedTuple):
-    missing_keys: list[str]
-    unexpected_keys: list[str]
-    mismatched_keys: list[str]  # in both, but of another shape: not loaded
 
 
 # Wrappers and prefixes seen in checkpoints of timm, mmseg, lightning and DINO-style trainers.
@@ -183,23 +180,53 @@ class Backbone(nn.Module):
         super().train(mode and not self.frozen)
         return self
 
-    def load_pretrained(self, path: str | Path, verbose: bool = True) -> LoadResult:
-        """Load a local timm-style (ConvNeXt layout) state dict into the backbone, non-strictly.
+    def load_pretrained(self, path: str | Path, verbose: bool = True,
+                        allow_partial: bool = False) -> LoadReport:
+        """Load a local timm-style (ConvNeXt layout) state dict into the stages, non-strictly.
 
-        Keys outside the backbone (stem, head, norm) are reported as unexpected; keys of another
-        shape are skipped and reported. Never downloads anything.
+        Keys outside the stages (stem, head, norm) are reported as unexpected; keys of another
+        shape are skipped and reported. Fewer than 95 % of the stages' tensors loaded is an error
+        (PretrainedLoadError) unless `allow_partial`; then nothing is changed. Never downloads.
         """
         state = read_state_dict(path)
         own = self.state_dict()
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        mismatched = sorted(k for k in state if k in own and own[k].shape != state[k].shape)
-        result = self.load_state_dict(usable, strict=False)
-        missing = sorted(set(result.missing_keys))
-        unexpected = sorted(k for k in state if k not in own)
+        report = LoadReport(
+            encoder="convnext", source=str(path), total=len(own), loaded=sorted(usable),
+            missing=sorted(k for k in own if k not in usable),
+            unexpected=sorted(k for k in state if k not in own),
+            mismatched=sorted(k for k in state if k in own and own[k].shape != state[k].shape))
         if verbose:
-            print(f"[backbone] loaded {len(usable)}/{len(own)} tensors from {path}")
-            print(f"[backbone] missing keys ({len(missing)}): {missing}")
-            print(f"[backbone] unexpected keys ({len(unexpected)}): {unexpected}")
-            if mismatched:
-                print(f"[backbone] shape-mismatched, skipped ({len(mismatched)}): {mismatched}")
-        return LoadResult(missing, unexpected, mismatched)
+            print(report.text(), flush=True)
+        report.enforce(allow_partial, hint=_foreign_hint(state))
+        self.load_state_dict(usable, strict=False)
+        return report
+
+    # The encoder interface (models/encoders.py).
+    input_multiple = 32
+
+    @property
+    def stage_dims(self) -> tuple[int, ...]:
+        return self.dims
+
+    def enter(self, i: int, x: Tensor) -> Tensor:
+        return self.downsample(i, x)
+
+    def run_blocks(self, i: int, x: Tensor) -> Tensor:
+        return self.blocks(i, x)
+
+    def as_map(self, x: Tensor, grid: Sequence[int] | None = None) -> Tensor:
+        return x
+
+    def from_map(self, x: Tensor, m: Tensor) -> Tensor:
+        return m
+
+
+def _foreign_hint(state: dict[str, Tensor]) -> str:
+    if any(k.startswith("blocks.") and ".attn." in k for k in state):
+        return ("This is a ViT checkpoint (blocks.N.attn.*)"
+                + (", DOFA by its wavelength-conditioned patch embedding: use encoder "
+                   "dofa_base / dofa_large." if any(k.startswith("patch_embed.weight_generator")
+                                                    for k in state) else ".")
+                + " It cannot initialise the ConvNeXt encoder.")
+    return ""

@@ -34,7 +34,8 @@ class SingleStreamSeg(SegmentationModel):
             "sar_only": config.in_channels_sar,
             "early_fusion": config.in_channels_optical + config.in_channels_sar,
         }[config.fusion_mode]
-        self.stems[config.fusion_mode] = ModalityStem(in_ch, config.dims[0])
+        if not config.is_vit:  # DOFA: the shared embedding takes any bands by wavelength
+            self.stems[config.fusion_mode] = ModalityStem(in_ch, config.dims[0])
         self.freeze_backbone(config.freeze_backbone)
 
     def select_input(self, optical: Tensor, sar: Tensor) -> Tensor:
@@ -46,8 +47,12 @@ class SingleStreamSeg(SegmentationModel):
         return torch.cat([optical, sar], dim=1)
 
     def forward_features(self, optical: Tensor, sar: Tensor) -> list[list[Tensor]]:
-        x = self.stems[self.config.fusion_mode](self.select_input(optical, sar))
-        return [self.backbone(x)]
+        mode = self.config.fusion_mode
+        x = self.select_input(optical, sar)
+        embed_as = {"optical_only": "optical", "sar_only": "sar"}.get(mode, mode)
+        if not self.config.is_vit:
+            embed_as = mode
+        return [self.encode(self.embed(x, embed_as), self.grid(optical))]
 
 
 class OpticalOnlySeg(SingleStreamSeg):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .dofa.vit import DOFA_SIZES as _DOFA_SIZES
+
 FUSION_MODES: tuple[str, ...] = (
     "upseg",
     "optical_only",
@@ -15,6 +17,10 @@ FUSION_MODES: tuple[str, ...] = (
 
 # Input is padded to a multiple of this: the coarsest stage is at stride 32.
 OUTPUT_STRIDE: int = 32
+
+# Encoders behind the one interface (models/encoders.py). "dofa" is a DOFA ViT of custom size
+# (vit_dim/vit_depth/vit_heads); the named ones are the published sizes.
+ENCODERS: tuple[str, ...] = ("convnext", "dofa", "dofa_small", "dofa_base", "dofa_large")
 
 
 @dataclass
@@ -33,7 +39,22 @@ class UPSegConfig:
     layer_scale_init: float = 0.1
     drop_path_rate: float = 0.0
     freeze_backbone: bool = False
-    pretrained: str | None = None  # local timm-style state dict; never downloaded
+    pretrained: str | None = None  # local state dict (timm ConvNeXt or DOFA); never downloaded
+    pretrained_allow_partial: bool = False  # accept a load of < 95 % of the encoder's tensors
+    # Encoder (models/encoders.py). DOFA: ViT, patch 16, wavelength-conditioned patch embedding.
+    encoder: str = "convnext"
+    vit_dim: int | None = None  # custom "dofa" size; the named sizes fill these in
+    vit_depth: int | None = None
+    vit_heads: int | None = None
+    vit_groups: int = 4  # groups of blocks; prompts and VEM act before each group
+    dofa_weight_order: str = "band_major"  # "legacy" for DOFA checkpoints from before 2024-09
+    neck_dim: int = 128
+    # Band meaning (names as in the dataset spec) and DOFA wavelengths in micrometres; the
+    # wavelengths default to the table in models/bands.py looked up by band name.
+    optical_bands: tuple[str, ...] | None = None
+    sar_bands: tuple[str, ...] | None = None
+    wavelengths_optical: tuple[float, ...] | None = None
+    wavelengths_sar: tuple[float, ...] | None = None
     # UPSeg parts (only meaningful for fusion_mode "upseg").
     fusion_mode: str = "upseg"
     use_prompts: bool = True
@@ -52,6 +73,17 @@ class UPSegConfig:
         # Lists come back from JSON/YAML: store tuples so configs compare and hash alike.
         self.dims = tuple(int(d) for d in self.dims)  # type: ignore[assignment]
         self.depths = tuple(int(d) for d in self.depths)  # type: ignore[assignment]
+        for name in ("optical_bands", "sar_bands"):
+            if getattr(self, name) is not None:
+                setattr(self, name, tuple(str(b) for b in getattr(self, name)))
+        for name in ("wavelengths_optical", "wavelengths_sar"):
+            if getattr(self, name) is not None:
+                setattr(self, name, tuple(float(w) for w in getattr(self, name)))
+        if self.encoder in _DOFA_SIZES:
+            dim, depth, heads = _DOFA_SIZES[self.encoder]
+            self.vit_dim = self.vit_dim or dim
+            self.vit_depth = self.vit_depth or depth
+            self.vit_heads = self.vit_heads or heads
         self.validate()
 
     def validate(self) -> None:
@@ -71,22 +103,56 @@ class UPSegConfig:
                 f"fusion_mode {self.fusion_mode!r} has no prompts or VEM: "
                 "set use_prompts=False and use_vem=False"
             )
-        if self.use_vem:
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.is_vit:
+            self._validate_vit()
+        elif self.use_vem:
             bad = [d for d in self.dims if d % self.vem_head_dim]
             if bad:
                 raise ValueError(f"vem_head_dim {self.vem_head_dim} must divide dims, not {bad}")
         if self.kernel_size % 2 != 1:
             raise ValueError("kernel_size must be odd")
 
+    def _validate_vit(self) -> None:
+        if not (self.vit_dim and self.vit_depth and self.vit_heads):
+            raise ValueError("encoder 'dofa' needs vit_dim, vit_depth and vit_heads")
+        if self.vit_dim % self.vit_heads or self.vit_dim % 4:
+            raise ValueError(f"vit_dim {self.vit_dim} must be divisible by vit_heads and by 4")
+        if self.vit_groups != 4 or self.vit_depth < 4:
+            raise ValueError("the DOFA encoder is used as 4 groups of blocks (vit_groups=4, "
+                             "vit_depth >= 4) feeding the 4-scale neck")
+        if self.use_vem and self.vit_dim % self.vem_head_dim:
+            raise ValueError(f"vem_head_dim {self.vem_head_dim} must divide vit_dim "
+                             f"{self.vit_dim}")
+        for name, count in (("wavelengths_optical", self.in_channels_optical),
+                            ("wavelengths_sar", self.in_channels_sar)):
+            given = getattr(self, name)
+            if given is not None and len(given) != count:
+                raise ValueError(f"{name} has {len(given)} values for {count} bands")
+
+    @property
+    def is_vit(self) -> bool:
+        return self.encoder.startswith("dofa")
+
     @property
     def output_stride(self) -> int:
-        return OUTPUT_STRIDE
+        """Inputs are padded to a multiple of this (ConvNeXt: 32; DOFA: its patch size, 16)."""
+        return 16 if self.is_vit else OUTPUT_STRIDE
+
+    @property
+    def feature_dims(self) -> tuple[int, ...]:
+        """Widths of the 4 feature maps the decoder receives."""
+        return (self.neck_dim,) * 4 if self.is_vit else tuple(self.dims)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (tuples become lists)."""
         out = asdict(self)
         out["dims"] = list(self.dims)
         out["depths"] = list(self.depths)
+        for name in ("optical_bands", "sar_bands", "wavelengths_optical", "wavelengths_sar"):
+            if out[name] is not None:
+                out[name] = list(out[name])
         return out
 
     @classmethod

@@ -13,6 +13,7 @@ TorchScript; `dynamo=True` stays available for when torch drops the TorchScript 
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 from pathlib import Path
 
@@ -64,8 +65,10 @@ def export_onnx(
     sar = torch.randn(batch, c_sar, h, w, device=device)
     was_training = model.training
     model.eval()
+    # DOFA: the wavelength-generated patch filters become constants of the graph.
+    fixed = getattr(model, "fixed_patch_filters", contextlib.nullcontext)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), fixed():
             if dynamo:
                 _export_dynamo(model, (optical, sar), path, opset)
             else:

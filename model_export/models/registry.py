@@ -127,3 +127,54 @@ def _early_fusion_tiny() -> dict[str, Any]:
 @register_model("late_fusion_tiny")
 def _late_fusion_tiny() -> dict[str, Any]:
     return {**_TINY, **_NO_UPSEG_PARTS, "fusion_mode": "late_fusion"}
+
+
+# ---------------------------------------------------------------------------------------------
+# UPSeg-DOFA: the paper's setting, a DOFA ViT (patch 16) shared by both modalities, prompts and a
+# cross-attention VEM before each of 4 groups of blocks, a multi-scale neck. The published sizes
+# load DOFA checkpoints (`pretrained: path`); freeze_backbone=True is visual prompt tuning.
+_DOFA_HEAD: dict[str, Any] = {"mlp_ratio": 4.0, "decoder_dim": 256, "neck_dim": 256,
+                              "vem_head_dim": 64, "prompt_reduction": 8, "drop_path_rate": 0.1}
+
+
+@register_model("upseg_dofa_small")
+def _upseg_dofa_small() -> dict[str, Any]:
+    return {**_DOFA_HEAD, "encoder": "dofa_small", "neck_dim": 128, "decoder_dim": 128}
+
+
+@register_model("upseg_dofa_base")
+def _upseg_dofa_base() -> dict[str, Any]:
+    return {**_DOFA_HEAD, "encoder": "dofa_base"}
+
+
+@register_model("upseg_dofa_large")
+def _upseg_dofa_large() -> dict[str, Any]:
+    return {**_DOFA_HEAD, "encoder": "dofa_large"}
+
+
+# A DOFA-architecture model small enough to train from scratch on 2 CPU cores (NOT pretrained;
+# the smoke run and the ablation use it).
+_DOFA_TINY: dict[str, Any] = {
+    "encoder": "dofa", "vit_dim": 96, "vit_depth": 4, "vit_heads": 3, "mlp_ratio": 3.0,
+    "neck_dim": 48, "decoder_dim": 64, "vem_head_dim": 32, "prompt_reduction": 4,
+}
+
+
+@register_model("upseg_dofa_tiny")
+def _upseg_dofa_tiny() -> dict[str, Any]:
+    return dict(_DOFA_TINY)
+
+
+@register_model("upseg_dofa_tiny_no_vem")
+def _upseg_dofa_tiny_no_vem() -> dict[str, Any]:
+    return {**_DOFA_TINY, "use_vem": False}
+
+
+@register_model("upseg_dofa_tiny_no_prompts")
+def _upseg_dofa_tiny_no_prompts() -> dict[str, Any]:
+    return {**_DOFA_TINY, "use_prompts": False}
+
+
+@register_model("late_fusion_dofa_tiny")
+def _late_fusion_dofa_tiny() -> dict[str, Any]:
+    return {**_DOFA_TINY, **_NO_UPSEG_PARTS, "fusion_mode": "late_fusion"}

@@ -3,9 +3,12 @@ into the first stage of the shared backbone at stride 4."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
+from .bands import rgb_filter_index
 from .layers import LayerNorm2d, trunc_normal_init
 
 
@@ -23,16 +26,27 @@ class ModalityStem(nn.Module):
         return self.norm(self.proj(x))
 
     @torch.no_grad()
-    def load_from_rgb_stem(self, weight: Tensor, bias: Tensor | None = None) -> None:
-        """Adapt a pretrained RGB stem (dim, 3, k, k): first bands copy RGB, the others get the
-        mean RGB filter, rescaled so the response magnitude stays as for 3 bands."""
+    def load_from_rgb_stem(self, weight: Tensor, bias: Tensor | None = None,
+                           band_wavelengths: Sequence[float | None] | None = None) -> list[str]:
+        """Adapt a pretrained RGB stem (dim, 3, k, k) by band meaning, not position: a band whose
+        central wavelength is that of red, green or blue takes that filter; any other band (NIR,
+        SAR, unknown) takes the mean RGB filter. Rescaled so the response magnitude stays as for
+        3 bands. Returns the mapping, one "band i <- source" line per band."""
         if weight.shape[0] != self.proj.out_channels or weight.shape[2:] != self.proj.kernel_size:
             raise ValueError(f"stem weight {tuple(weight.shape)} does not fit {self.proj}")
         c_in = self.in_channels
-        mean = weight.mean(dim=1, keepdim=True)
-        new = mean.repeat(1, c_in, 1, 1)
-        n = min(c_in, weight.shape[1])
-        new[:, :n] = weight[:, :n]
+        waves = list(band_wavelengths) if band_wavelengths is not None else [None] * c_in
+        if len(waves) != c_in:
+            raise ValueError(f"{len(waves)} band wavelengths for a {c_in}-band stem")
+        mean = weight.mean(dim=1)
+        new = torch.empty_like(self.proj.weight)
+        mapping = []
+        for i, w in enumerate(waves):
+            src = rgb_filter_index(w) if weight.shape[1] == 3 else None
+            new[:, i] = weight[:, src] if src is not None else mean
+            mapping.append(f"band {i} ({w if w is not None else 'unknown'} um) <- "
+                           + (("red", "green", "blue")[src] if src is not None else "mean RGB"))
         self.proj.weight.copy_(new * (weight.shape[1] / c_in))
         if bias is not None:
             self.proj.bias.copy_(bias)
+        return mapping

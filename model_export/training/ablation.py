@@ -30,6 +30,7 @@ import torch
 import yaml
 
 from model_export.evaluation.evaluate import evaluate_checkpoint, select_metric
+from model_export.training.ablation_stats import significance_section
 from model_export.training.train import REPO_ROOT, load_config, run
 from upseg_qgis.core.metrics import jsonable
 
@@ -42,6 +43,10 @@ WHAT: dict[str, str] = {
     "early_fusion_tiny": "early fusion (stacked input)",
     "late_fusion_tiny": "late fusion (two encoders, fused decoder)",
     "upseg_base": "UPSeg, base size",
+    "upseg_dofa_tiny": "UPSeg-DOFA: prompts + cross-attention VEM",
+    "upseg_dofa_tiny_no_prompts": "UPSeg-DOFA without prompts",
+    "upseg_dofa_tiny_no_vem": "UPSeg-DOFA without VEM",
+    "late_fusion_dofa_tiny": "late fusion: shared DOFA encoder, fused decoder",
 }
 COLUMNS = (("water IoU", "iou:water"), ("mIoU", "miou"), ("mPA", "mpa"), ("OA", "oa"))
 
@@ -161,6 +166,7 @@ def write_report(path: Path, results: list[dict[str, Any]], variants: Sequence[s
         "",
         f"Verdict (computed): {computed}",
         "",
+        significance_section(results, variants),
         "## Per seed",
         "",
         f"| model | seed | best epoch | {' | '.join(c for c, _ in COLUMNS)} | train min |",

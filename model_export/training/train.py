@@ -286,9 +286,14 @@ def _resolve_out(cfg: dict[str, Any]) -> Path:
 def build_model_for(cfg: dict[str, Any], spec: DatasetSpec) -> tuple[nn.Module, dict[str, Any]]:
     from model_export.models import build_model_from_config, model_config
 
+    # Band names travel with the model: DOFA derives its wavelengths from them and a ConvNeXt
+    # stem maps pretrained RGB filters by band meaning.
+    bands = {"optical_bands": [b.name for b in spec.optical_bands],
+             "sar_bands": [b.name for b in spec.sar_bands]}
     mcfg = model_config(cfg["model"]["name"], in_channels_optical=spec.in_channels_optical,
                         in_channels_sar=spec.in_channels_sar, num_classes=spec.num_classes,
-                        init_seed=int(cfg["seed"]), **(cfg["model"].get("options") or {}))
+                        init_seed=int(cfg["seed"]),
+                        **{**bands, **(cfg["model"].get("options") or {})})
     return build_model_from_config(mcfg), mcfg.to_dict()
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from .defaults import INPUT_CACHE_BUDGET
 from .gdal_errors import gdal_cache_used
 from .inputs import Readers
-from .memory import release_free_memory
+from .memory import TRIM_EVERY_ROWS, release_free_memory
 from .metadata import InputSpec
 from .plan import TilePlan
 from .reporting import Clock
@@ -75,7 +75,8 @@ class ChunkSource:
             next_y = lay.ys[ri + 1] if ri + 1 < len(lay.ys) else lay.height
             for gi in range(len(self.plan.chunks)):
                 yield self.chunk(y, next_y, gi)
-            release_free_memory()  # a tile row's worth of freed arrays back to the system
+            if ri % TRIM_EVERY_ROWS == TRIM_EVERY_ROWS - 1:
+                release_free_memory()  # freed arrays of the last rows back to the system
 
     def chunk(self, y: int, next_y: int, gi: int) -> Chunk:
         lay, groups = self.plan.layout, self.plan.chunks
