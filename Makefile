@@ -23,8 +23,8 @@ TEST_ENV := QT_QPA_PLATFORM=offscreen XDG_DATA_HOME=$(CURDIR)/.qgis-test-profile
 	UPSEG_QGIS_PROFILE=$(CURDIR)/.qgis-test-profile GDAL_PAM_ENABLED=NO \
 	UPSEG_PYQT6_NAMES=$(PYQT6_NAMES)
 
-.PHONY: help setup system venv test test-qgis qt6-check qt6-scan lint format demo qgis-process model cost \
-	bench ablation package gui-check clean
+.PHONY: help setup system venv test test-qgis qt6-check qt6-scan lint format demo qgis-process model cv \
+	cost bench ablation package gui-check clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -65,6 +65,15 @@ qgis-process: setup ## qgis_process against the checkout: make qgis-process ARGS
 
 demo: setup ## segment a real Sentinel-1 + Sentinel-2 chip headless with the embedded model, and score it
 	scripts/demo.sh
+
+MODEL_RUN := runs/default_model
+DEFAULT_MODEL := upseg_qgis/models/upseg_default.onnx
+
+model: setup ## the default model end to end: grouped CV, training, calibration, export + card (hours; reuses finished runs)
+	$(PY) -m model_export.export.default_model --run $(MODEL_RUN) --output $(DEFAULT_MODEL)
+
+cv: setup ## grouped (spatial) cross-validation of the candidate recipes on OMBRIA -> docs/validation.md (hours)
+	$(PY) -m model_export cv
 
 ablation: setup ## UPSeg vs baselines and ablations on OMBRIA, 3 seeds -> docs/ablation.md (long)
 	$(PY) -m model_export ablation --config model_export/configs/ablation_ombria.yaml

@@ -32,7 +32,8 @@ def test_export_writes_valid_model_with_metadata_and_parity(synthetic_checkpoint
     jsonschema = pytest.importorskip("jsonschema")
     out = tmp_path / "m.onnx"
     report = export_checkpoint(synthetic_checkpoint, out, name="synthetic_test", version="9.9.9",
-                               parity_patches=4, fp16=True)
+                               parity_patches=4, fp16=True,
+                               calibration={"temperature": 1.5, "method": "temperature scaling"})
     proto = onnx.load(str(out))
     onnx.checker.check_model(proto)
     assert proto.opset_import[0].version >= 17
@@ -46,6 +47,12 @@ def test_export_writes_valid_model_with_metadata_and_parity(synthetic_checkpoint
     assert report["parity"]["max_abs_logit_diff"] < 1e-4
     assert report["parity"]["argmax_agreement"] == 1.0
     assert onnx_metadata(out)["model"]["name"] == "synthetic_test"
+    # Calibration and the training inputs' statistics travel in the metadata.
+    assert meta.temperature == 1.5
+    for spec in (meta.optical, meta.sar):
+        assert spec.statistics is not None and spec.statistics.patches >= 1
+        assert all(lo <= hi for lo, hi in zip(spec.statistics.median_low,
+                                              spec.statistics.median_high, strict=True))
 
     # Dynamic N/H/W: a batch of 3 at a size that is not a multiple of 32.
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
@@ -91,3 +98,20 @@ def test_parity_check_detects_a_different_model(synthetic_checkpoint, tmp_path):
     )
     with pytest.raises(ParityError, match="disagree"):
         check_parity(model, str(out), [batch])
+
+
+def test_patch_statistics_are_percentiles_of_per_patch_median_and_spread():
+    import torch
+
+    from model_export.export.input_statistics import patch_statistics
+
+    # Patch k: SAR values 0..99 plus 10 k (median 49.5 + 10 k, interquartile range 49.5).
+    samples = [{"optical": torch.zeros(2, 10, 10), "sar": (torch.arange(100.0) + 10 * k)
+                .view(1, 10, 10)} for k in range(5)]
+    stats = patch_statistics(samples)
+    assert stats["sar"]["patches"] == 5
+    assert stats["sar"]["median_low"][0] == pytest.approx(49.5 + 0.4)  # 1st percentile of 5
+    assert stats["sar"]["median_high"][0] == pytest.approx(49.5 + 39.6)
+    assert stats["sar"]["spread_low"] == pytest.approx([49.5])
+    assert stats["optical"]["median_high"] == [0.0, 0.0]
+

@@ -40,6 +40,9 @@ def test_example_parses_and_matches_schema() -> None:
         (lambda d: d["inputs"]["sar"].update(units="furlongs"), "not one of"),
         (lambda d: d.update(nodata_value=1), "nodata_value"),
         (lambda d: d["tiling"].update(overlap=40), "less than half"),
+        (lambda d: d.update(calibration={"temperature": 0.0}), "must be > 0"),
+        (lambda d: d["inputs"]["sar"].update(statistics={**_STATS_1, "median_low": [1, 2]}),
+         "one value per"),
     ],
 )
 def test_invalid_metadata_is_rejected_by_parser_and_schema(mutate, fragment) -> None:
@@ -54,6 +57,25 @@ def test_invalid_metadata_is_rejected_by_parser_and_schema(mutate, fragment) -> 
     if fragment not in {"nodata_value", "less than half", "one value per"}:
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(data, schema)
+
+
+_STATS_1 = {"patches": 10, "median_low": [70.0], "median_high": [215.0], "spread_low": [17.0],
+            "spread_high": [125.0]}
+
+
+def test_calibration_and_training_statistics_are_optional_and_parsed() -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    plain = parse_metadata(toy_metadata())
+    # Models exported before these fields existed keep working: no temperature, no statistics.
+    assert plain.temperature == 1.0 and plain.sar.statistics is None
+    data = toy_metadata()
+    data["calibration"] = {"temperature": 1.7, "method": "temperature scaling"}
+    data["inputs"]["sar"]["statistics"] = dict(_STATS_1)
+    jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()))
+    meta = parse_metadata(data)
+    assert meta.temperature == 1.7
+    assert meta.sar.statistics is not None and meta.sar.statistics.median_high == (215.0,)
+    assert meta.optical.statistics is None
 
 
 def test_unknown_schema_version_says_what_to_do() -> None:

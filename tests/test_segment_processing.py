@@ -246,7 +246,7 @@ def test_help_explains_every_parameter(upseg_provider: Any) -> None:
 SEGMENT_MAIN = ["OPTICAL", "SAR", "MODEL", "OUTPUT", "OUTPUT_CONFIDENCE", "EXTENT",
                 "OPTICAL_BANDS", "SAR_BANDS"]
 SEGMENT_ADVANCED = {"OPTICAL_UNITS", "SAR_UNITS", "TILE_SIZE", "OVERLAP", "BATCH_SIZE",
-                    "DEVICE", "STRICT_DEVICE"}
+                    "DEVICE", "STRICT_DEVICE", "TTA"}
 
 
 def test_dialog_shows_what_an_analyst_sets_first(upseg_provider: Any) -> None:

@@ -5,11 +5,16 @@ Layout (geodrak/OMBRIA)::
     ombria/{train,test}/S1/S1_after_NNNN.png   8-bit grey, 256x256
     ombria/{train,test}/S2/S2_after_NNNN.png   8-bit true-colour RGB
     ombria/{train,test}/MASK/mask_NNNN.png     0 = not flooded, 255 = flooded
+    ombria/{train,test}/S1_before/S1_before_NNNN.png, S2_before/S2_before_NNNN.png (unlabelled)
 
-Splits: ``train`` and ``val`` are a deterministic partition of ``train/`` (``val_fraction`` of the
-patches, chosen with ``split_seed``); ``test`` is the official ``test/`` folder, for reporting only.
-Samples are float32 in native 8-bit units (no scaling) and an int64 label 0/1 (255 = ignore for any
-mask value other than 0/255).
+Splits: ``train`` and ``val`` are a deterministic partition of ``train/``: with
+``val_scheme="random"`` ``val_fraction`` of the patches chosen with ``split_seed``; with
+``val_scheme="grouped"`` fold ``fold`` of ``folds`` spatial folds (whole scenes or stretches of
+them, see ``ombria_groups.py``), which is what measures generalisation to unseen places; with
+``val_scheme="none"`` every patch of ``train/`` trains and ``val`` is empty. ``test`` is the
+official ``test/`` folder, for reporting only. Samples are float32 in native 8-bit units (no
+scaling) and an int64 label 0/1 (255 = ignore for any mask value other than 0/255, and with
+``permanent_water="ignore"`` for the pre-event water found by ``permanent_water.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from model_export.data.spec import IGNORE_INDEX, OMBRIA_SPEC, DatasetSpec
 
 _ID = re.compile(r"(\d+)")
 SPLITS = ("train", "val", "test")
+VAL_SCHEMES = ("random", "grouped", "none")
 
 
 def _ids(folder: Path, prefix: str) -> dict[str, Path]:
@@ -60,16 +66,23 @@ class OmbriaDataset(Dataset):
     def __init__(self, root: str | os.PathLike[str] | None = None, split: str = "train",
                  val_fraction: float = 0.1, split_seed: int = 42,
                  transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-                 max_samples: int | None = None, cache: bool = False) -> None:
+                 max_samples: int | None = None, cache: bool = False,
+                 val_scheme: str = "random", folds: int = 5, fold: int = 0,
+                 permanent_water: str = "keep") -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        if val_scheme not in VAL_SCHEMES:
+            raise ValueError(f"val_scheme must be one of {VAL_SCHEMES}, got {val_scheme!r}")
+        if permanent_water not in ("keep", "ignore"):
+            raise ValueError(f"permanent_water must be 'keep' or 'ignore', not {permanent_water!r}")
         self.root = resolve_root(root, "ombria")
         self.split = split
         self.transform = transform
+        self.permanent_water = permanent_water
         items = list_ombria(self.root, "test" if split == "test" else "train")
         if split != "test":
-            train_idx, val_idx = split_indices(len(items), val_fraction, split_seed)
-            items = [items[i] for i in (train_idx if split == "train" else val_idx)]
+            items = _train_or_val(self.root, items, split, val_scheme, val_fraction, split_seed,
+                                  folds, fold)
         if max_samples is not None:
             items = items[:max_samples]
         self.items = items
@@ -88,11 +101,36 @@ class OmbriaDataset(Dataset):
         """Raw ``(optical uint8 [3,H,W], sar uint8 [1,H,W], mask uint8 [H,W])``."""
         if self._cache is not None and index in self._cache:
             return self._cache[index]
-        _, s1, s2, mask = self.items[index]
-        arrays = (read_raster(s2)[:3], read_raster(s1)[:1], read_raster(mask)[0])
+        _, s1, s2, mask_path = self.items[index]
+        mask = read_raster(mask_path)[0]
+        if self.permanent_water == "ignore":
+            mask = mask.copy()
+            # Any mask value other than 0 / 255 becomes the ignore index in the label.
+            mask[self.permanent_water_mask(index) & (mask == 0)] = 1
+        arrays = (read_raster(s2)[:3], read_raster(s1)[:1], mask)
         if self._cache is not None:
             self._cache[index] = arrays
         return arrays
+
+    def before_paths(self, index: int) -> tuple[Path, Path]:
+        """(S1_before, S2_before) of a patch: the same place before the event, unlabelled."""
+        _, s1, s2, _ = self.items[index]
+        i = self.items[index][0]
+        return (s1.parent.parent / "S1_before" / f"S1_before_{i}.png",
+                s2.parent.parent / "S2_before" / f"S2_before_{i}.png")
+
+    def permanent_water_mask(self, index: int) -> np.ndarray:
+        """Pre-event water outside the flood mask (bool [H, W]; see ``permanent_water.py``)."""
+        from model_export.data.permanent_water import permanent_water
+
+        _, s1, _, mask = self.items[index]
+        s1b, s2b = self.before_paths(index)
+        if not (s1b.is_file() and s2b.is_file()):
+            raise FileNotFoundError(
+                f"permanent_water='ignore' needs the pre-event images {s1b.name} and "
+                f"{s2b.name} next to S1/ and S2/ in {s1.parent.parent}")
+        return permanent_water(read_raster(s1)[0], read_raster(s1b)[0], read_raster(s2b)[:3],
+                               read_raster(mask)[0] == 255)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         optical, sar, mask = self.read_arrays(index)
@@ -101,3 +139,17 @@ class OmbriaDataset(Dataset):
         label[mask == 255] = 1
         sample = make_sample(optical, sar, label, id=self.items[index][0])
         return self.transform(sample) if self.transform else sample
+
+
+def _train_or_val(root: Path, items: list[Any], split: str, scheme: str, val_fraction: float,
+                  split_seed: int, folds: int, fold: int) -> list[Any]:
+    if scheme == "none":
+        return items if split == "train" else []
+    if scheme == "grouped":
+        from model_export.data.ombria_groups import grouped_split
+
+        train_ids, val_ids = grouped_split(root, [i[0] for i in items], folds, fold)
+        keep = set(train_ids if split == "train" else val_ids)
+        return [i for i in items if i[0] in keep]
+    train_idx, val_idx = split_indices(len(items), val_fraction, split_seed)
+    return [items[i] for i in (train_idx if split == "train" else val_idx)]

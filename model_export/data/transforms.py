@@ -152,11 +152,16 @@ def build_transforms(aug: dict[str, Any] | None, spec: DatasetSpec,
     """Transforms from the ``data.augment`` config section; evaluation only normalises.
 
     Keys: ``flip`` (bool), ``rot90`` (bool), ``crop`` (int or null), ``gain_offset`` (dict per
-    modality: ``{"optical": {"gain": [lo, hi], "offset": [lo, hi], "p": 0.8}, "sar": {...}}``).
+    modality: ``{"optical": {"gain": [lo, hi], "offset": [lo, hi], "p": 0.8}, "sar": {...}}``),
+    ``robust`` (scene-difference augmentations, see ``robust_augment.py``).
     """
+    from model_export.data.robust_augment import build_robust
+
     aug = aug or {}
     ts: list[Callable[[Sample], Sample]] = []
+    robust = build_robust(aug.get("robust") if train else None)
     if train:
+        ts.extend(robust.geometric)
         if aug.get("crop"):
             ts.append(RandomCrop(int(aug["crop"]), spec.ignore_index))
         if aug.get("flip", True):
@@ -171,6 +176,8 @@ def build_transforms(aug: dict[str, Any] | None, spec: DatasetSpec,
                     offset=tuple(params.get("offset", (-0.1, 0.1))),
                     value_range=tuple(rng) if params.get("clip", True) else None,
                     p=float(params.get("p", 0.8)), per_band=bool(params.get("per_band", True))))
+        ts.extend(robust.radiometric)
     if stats:
         ts.append(Normalise(stats))
+    ts.extend(robust.normalised)
     return Compose(ts)

@@ -25,10 +25,11 @@ def load_session(onnx_path: str | Path) -> tuple[Any, ModelMetadata]:
     return sess, meta
 
 
-def _dataset(name: str, split: str, data_root: str | None) -> Any:
+def _dataset(name: str, split: str, data_root: str | None,
+             options: dict[str, Any] | None = None) -> Any:
     from model_export.data import build_dataset
 
-    cfg: dict[str, Any] = {"dataset": name}
+    cfg: dict[str, Any] = {"dataset": name, "options": dict(options or {})}
     if data_root:
         cfg["data_root"] = data_root
     return build_dataset(cfg, split)
@@ -36,11 +37,12 @@ def _dataset(name: str, split: str, data_root: str | None) -> Any:
 
 def evaluate_onnx(
     onnx_path: str | Path, dataset: str = "ombria", split: str = "test",
-    data_root: str | None = None, batch_size: int = 8,
+    data_root: str | None = None, batch_size: int = 8, options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Metrics (upseg_qgis.core.metrics) of the ONNX model on `dataset`/`split`."""
+    """Metrics (upseg_qgis.core.metrics) of the ONNX model on `dataset`/`split`; `options` go
+    to the dataset reader (e.g. ``{"permanent_water": "ignore"}`` for OMBRIA)."""
     sess, meta = load_session(onnx_path)
-    ds = _dataset(dataset, split, data_root)
+    ds = _dataset(dataset, split, data_root, options)
     cm = ConfusionMatrix(meta.num_classes, 255, [c.name for c in meta.classes])
     for start in range(0, len(ds), batch_size):
         samples = [ds[i] for i in range(start, min(len(ds), start + batch_size))]

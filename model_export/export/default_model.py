@@ -1,10 +1,14 @@
-"""`make model`: the embedded default model, end to end, from a finished training run.
+"""`make model`: the embedded default model, end to end.
 
-Given the run folder of `python -m model_export train --config
-model_export/configs/ombria_upseg_tiny.yaml`, this evaluates the best checkpoint on the OMBRIA
-test split, measures the per-patch SAR Otsu baseline on the same split, exports and
-parity-checks the ONNX file into the plugin, evaluates the exported file itself with ONNX
-Runtime, and writes the model card next to it.
+1. Grouped cross-validation of the default recipe and of the previous default's recipe
+   (``python -m model_export cv``; finished folds are reused): chooses nothing here, but gives
+   the card its generalisation numbers and the temperature its held-out data.
+2. The final model: the default recipe on every patch of OMBRIA ``train/`` (self-supervised
+   pretraining first when the recipe's candidate says so), its last epoch.
+3. Temperature scaling fitted on the cross-validation's out-of-fold logits.
+4. Test-split evaluation (torch and the exported ONNX file), the SAR Otsu baseline, export with
+   calibration and training input statistics into the plugin, the plugin's own pipeline on the
+   Sen1Floods11 chip (plain and with TTA; reported only), and the model card.
 """
 
 from __future__ import annotations
@@ -13,16 +17,22 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from model_export.evaluation.calibration import expected_calibration_error
 from model_export.evaluation.onnx_eval import evaluate_onnx, evaluate_otsu
 
-from .onnx_export import export_checkpoint
+from .model_card import write_card
+from .onnx_export import export_checkpoint, onnx_metadata
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUTPUT = ROOT / "upseg_qgis" / "models" / "upseg_default.onnx"
+CV_CONFIG = ROOT / "model_export" / "configs" / "grouped_cv.yaml"
 CARD_NAME = "MODEL_CARD.md"
+SUMMARY_NAME = "default_model_summary.json"
+OLD_RECIPE = "baseline"  # the grouped-CV candidate holding the previous default's recipe
 
 
 def _git_revision() -> str:
@@ -33,25 +43,25 @@ def _git_revision() -> str:
         return "unknown"
 
 
-def sen1floods11_check(model: Path, data_root: str | None) -> dict[str, Any] | None:
+def sen1floods11_check(model: Path, data_root: str | None, tta: str = "none",
+                       ) -> dict[str, Any] | None:
     """Run the plugin's own pipeline on the raw, georeferenced Sen1Floods11 chip (13-band L1C
     digital numbers + S1 dB, EPSG:4326) and score it against the hand label. Reported only:
-    nothing is tuned on it."""
+    nothing is tuned on it. ``tta``: the pipeline's test-time augmentation."""
     from osgeo import gdal
 
+    from model_export.data._io import default_data_root
     from upseg_qgis.core.pipeline import RuntimeOptions, segment
 
-    base = Path(data_root) if data_root else ROOT.parent / "shared" / "data"
+    base = Path(data_root) if data_root else default_data_root()
     chip = base / "sen1floods11_sample"
     if not (chip / "Spain_7370579_LabelHand.tif").is_file():
         return None
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "water.tif"
         result = segment(str(chip / "Spain_7370579_S2Hand.tif"),
                          str(chip / "Spain_7370579_S1Hand.tif"), str(out),
-                         model=str(model), runtime=RuntimeOptions(device="cpu"))
+                         model=str(model), runtime=RuntimeOptions(device="cpu", tta=tta))
         pred = gdal.Open(str(out)).ReadAsArray()
     label = gdal.Open(str(chip / "Spain_7370579_LabelHand.tif")).ReadAsArray()
     known = (label >= 0) & (pred != 255)
@@ -60,153 +70,120 @@ def sen1floods11_check(model: Path, data_root: str | None) -> dict[str, Any] | N
             "predicted_water_fraction": float(p.sum() / known.sum()),
             "labelled_water_fraction": float(t.sum() / known.sum()),
             "optical_units": result.optical_units, "sar_units": result.sar_units,
-            "optical_bands": result.optical_bands, "sar_bands": result.sar_bands}
+            "optical_bands": result.optical_bands, "sar_bands": result.sar_bands,
+            "warnings": list(result.warnings), "seconds": result.seconds}
 
 
-def _chip_paragraph(chip: dict[str, Any] | None) -> list[str]:
-    if not chip:
-        return ["(Sen1Floods11 sample not found; not measured.)"]
-    return [
-        "The plugin's own pipeline on the Sen1Floods11 chip Spain_7370579 (raw 13-band "
-        "Sentinel-2 L1C digital numbers, Sentinel-1 VV/VH in dB, EPSG:4326, 512x512, hand "
-        f"label): water IoU {chip['water_iou']:.2f} (units detected: optical "
-        f"`{chip['optical_units']}`, SAR `{chip['sar_units']}`; bands "
-        f"{list(chip['optical_bands'])} and {list(chip['sar_bands'])}). It predicts "
-        f"{100 * chip['predicted_water_fraction']:.0f} % water where the label has "
-        f"{100 * chip['labelled_water_fraction']:.0f} %: the domain gap between OMBRIA's 8-bit "
-        "renderings and raw data is the main weakness of this model (see Limits). Nothing was "
-        "tuned on this chip.",
-    ]
+def cv_summary(spec: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any] | None:
+    from model_export.evaluation.cv_report import _ms
+
+    if not results:
+        return None
+    iou = lambda r, kind, ref: r["scores"][kind][ref]["iou"][1]  # noqa: E731
+    return {"folds": len(results),
+            "water_iou": _ms([iou(r, "plain", "trained") for r in results]),
+            "water_iou_published": _ms([iou(r, "plain", "published") for r in results]),
+            "water_iou_tta": _ms([iou(r, "tta", "trained") for r in results]),
+            "otsu": _ms([iou(r, "otsu", "trained") for r in results]),
+            "chip": _ms([(r.get("sen1floods11") or {}).get("water_iou", float("nan"))
+                         for r in results])}
 
 
-def _row(name: str, m: dict[str, Any]) -> str:
-    pct = lambda v: f"{100 * v:.1f}"
-    return (f"| {name} | {pct(m['iou'][1])} | {pct(m['miou'])} | {pct(m['mpa'])} | "
-            f"{pct(m['oa'])} | {m['kappa']:.3f} |")
+def _previous(model: Path, version: str) -> dict[str, Any]:
+    """Key numbers of the model this run replaces (kept when re-running the same version)."""
+    path = model.parent / SUMMARY_NAME
+    if not path.is_file() or not model.is_file():
+        return {}
+    old = json.loads(path.read_text())
+    if old.get("version") == version:
+        return old.get("previous") or {}
+    target = evaluate_onnx(model, "ombria", "test", options={"permanent_water": "ignore"})
+    return {"version": old.get("version", "0.1.0"),
+            "onnx_test_water_iou": old["onnx_test"]["iou"][1],
+            "onnx_test_target_water_iou": target["iou"][1],
+            "sen1floods11": old.get("sen1floods11"), "size_bytes": old["export"]["size_bytes"]}
 
 
-def write_card(path: Path, summary: dict[str, Any]) -> None:
-    meta = summary["metadata"]
-    opt, sar = meta["inputs"]["optical"], meta["inputs"]["sar"]
-    conv = lambda block: "; ".join(
-        f"`{c['from']}`: {c.get('description', '')}" for c in block["conversions"]) or "none"
-    torch_m, onnx_m, otsu_m = summary["torch_test"], summary["onnx_test"], summary["otsu_test"]
-    train_cfg = meta["training"].get("config", {}).get("train", {})
-    lines = [
-        f"# Model card: {meta['model']['name']} ({meta['model']['variant']}, "
-        f"v{meta['model']['version']})",
-        "",
-        "The default model embedded in the UPSeg QGIS plugin. Produced by `make model` "
-        f"(git {summary['git_revision']}); every number below was written by that command.",
-        "",
-        "## What it is for",
-        "Water / flood mapping from a Sentinel-2 optical layer (true-colour red, green, blue) and "
-        "a Sentinel-1 SAR layer (one band, VV where the file says so) taken after the event. Two "
-        "classes: " + ", ".join(f"{c['value']} = {c['name']} ({c['colour']})"
-                                for c in meta["classes"])
-        + f"; {meta['nodata_value']} = no data (either input missing).",
-        "",
-        "## Architecture",
-        f"UPSeg `{meta['model']['variant']}`: modality stems, a shared 4-stage ConvNeXt-style "
-        "backbone (strides 4-32) fine-tuned from scratch (no pretrained remote-sensing weights can "
-        "be fetched here), a Variance Enhancement Module and bidirectional cross-modal prompts at "
-        "every stage, and an all-MLP fusion decoder. "
-        f"File size {summary['export']['size_bytes'] / 1e6:.2f} MB (fp32, opset "
-        f"{summary['export']['opset']}).",
-        "",
-        "## Training data",
-        f"OMBRIA (real Sentinel-1 + Sentinel-2 after-event flood patches, 256x256, ~10 m), "
-        f"`train/` minus a fixed 10 % validation split; {train_cfg.get('epochs', '?')} epochs, "
-        f"seed {meta['training'].get('seed')}, best epoch by validation water IoU "
-        f"(epoch {meta['training'].get('epochs')}). Cite: {meta['training']['dataset_citation']}. "
-        f"Licence of the data: {meta['training']['dataset_licence']}.",
-        "",
-        "## Results on the OMBRIA test split (70 patches, never used for training or selection)",
-        "",
-        "| model | water IoU % | mIoU % | mPA % | OA % | Kappa |",
-        "| --- | --- | --- | --- | --- | --- |",
-        _row("UPSeg-tiny, PyTorch checkpoint", torch_m),
-        _row("UPSeg-tiny, this ONNX file in ONNX Runtime", onnx_m),
-        _row("per-patch Otsu threshold on the SAR patch", otsu_m),
-        "",
-        f"Export parity on {summary['export']['parity']['patches']} real test patches: max |logit "
-        f"difference| {summary['export']['parity']['max_abs_logit_diff']:.2e}, argmax agreement "
-        f"{100 * summary['export']['parity']['argmax_agreement']:.3f} %.",
-        "",
-        "## On a raw, georeferenced scene",
-        *_chip_paragraph(summary.get("sen1floods11")),
-        "",
-        "## Input expectations (from the metadata, which the plugin applies)",
-        f"- Optical: {', '.join(b['description'] for b in opt['bands'])}; native units "
-        f"`{opt['units']}`; conversions: {conv(opt)}; normalisation mean "
-        f"{[round(v, 2) for v in opt['normalisation']['mean']]}, std "
-        f"{[round(v, 2) for v in opt['normalisation']['std']]} after clipping to "
-        f"{opt['normalisation']['clip']}.",
-        f"- SAR: {', '.join(b['description'] for b in sar['bands'])}; native units "
-        f"`{sar['units']}`; conversions: {conv(sar)}; normalisation mean "
-        f"{[round(v, 2) for v in sar['normalisation']['mean']]}, std "
-        f"{[round(v, 2) for v in sar['normalisation']['std']]}.",
-        f"- Ground sample distance about {meta['gsd_m']:g} m; tiles of "
-        f"{meta['tiling']['tile_size']} px with {meta['tiling']['overlap']} px overlap.",
-        "",
-        "## Limits",
-        "- OMBRIA's 8-bit stretch of the Sentinel data is undocumented, and so is its S1 "
-        "polarisation. The conversions above from reflectance and from dB are our assumptions "
-        "(see model_export/export/renderings.py); training jittered gain and offset so the model "
-        "tolerates a stretch that is somewhat off. Raw Sentinel-2 L1C (top of atmosphere) is "
-        "brighter than surface reflectance, most of all in blue.",
-        "- Trained on after-event flood scenes only; it knows water vs everything else, not land "
-        "cover classes. Permanent and flood water are one class.",
-        "- Small model (CPU-friendly); it has seen no mountains' radar shadow, no snow, no "
-        "urban double bounce at scale: expect false water in radar shadow.",
-        "",
-        f"## Licence and citation\nCode: {meta['licence']}. Method: {meta['citation']}.",
-        "",
-    ]
-    path.write_text("\n".join(lines), encoding="utf-8")
+def update_catalogue(model: Path) -> None:
+    """Point the shipped catalogue's embedded entry at the new file (version, size, SHA-256,
+    summary and metrics from the file itself); the previous version leaves the catalogue, as
+    it leaves the plugin."""
+    from upseg_qgis.core.catalogue import parse_catalogue
+    from upseg_qgis.core.catalogue_tools import entry_from_model
+
+    path = model.parent / "catalogue.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    old = next(m for m in data["models"] if m.get("embedded"))
+    meta = onnx_metadata(model)
+    url = old["urls"][0].rsplit("/models-v", 1)[0] + f"/models-v{meta['model']['version']}/"
+    entry = entry_from_model(model, old["id"], [url + model.name], name=old["name"],
+                             description=meta["model"]["description"], file_name=model.name)
+    entry.update(embedded=True, homepage=old["homepage"], notes=old["notes"])
+    data["models"] = [m if m is not old else entry for m in data["models"]
+                      if m is old or m.get("id") != old["id"]]
+    parse_catalogue(data, str(path), allow_embedded=True)  # never write an invalid catalogue
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from model_export.training import final_model
+
     p = argparse.ArgumentParser(prog="python -m model_export.export.default_model",
-                                description=__doc__)
-    p.add_argument("--run", required=True, help="training run folder holding best.pt")
+                                description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cv-config", default=str(CV_CONFIG))
+    p.add_argument("--run", default=str(ROOT / "runs" / "default_model"),
+                   help="folder of the final training run (reused when finished)")
     p.add_argument("--output", default=str(DEFAULT_OUTPUT))
-    p.add_argument("--model-version", default="0.1.0")
-    p.add_argument("--data-root", default=None)
+    p.add_argument("--model-version", default="0.2.0")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--skip-cv", action="store_true",
+                   help="use the cross-validation results already stored, train no fold")
     args = p.parse_args(argv)
-    run = Path(args.run)
-    ckpt = run / "best.pt"
-    from model_export.evaluation.evaluate import evaluate_checkpoint, write_reports
-
-    overrides = {"data_root": args.data_root} if args.data_root else {}
-    torch_test = evaluate_checkpoint(ckpt, "test", overrides)
-    write_reports(torch_test, run / "eval", "best_test")
-    otsu_test = evaluate_otsu("ombria", "test", args.data_root)
-    keep = ("oa", "mpa", "miou", "fwiou", "kappa", "mf1", "iou", "pa", "f1", "class_names",
-            "num_pixels")
-    test_metrics = {"split": "ombria test (70 patches)",
-                    **{k: torch_test[k] for k in keep},
-                    "otsu_sar_baseline": {k: otsu_test[k] for k in keep}}
-    export = export_checkpoint(
-        ckpt, args.output, name="upseg_tiny_ombria_water", version=args.model_version,
-        description="UPSeg-tiny trained on OMBRIA: water vs not water from Sentinel-2 RGB + "
-        "Sentinel-1, after flood events.",
-        test_metrics=test_metrics, data_root=args.data_root,
-    )
-    onnx_test = evaluate_onnx(args.output, "ombria", "test", args.data_root)
-    from .onnx_export import onnx_metadata
-
-    summary = {"git_revision": _git_revision(), "export": export, "torch_test": torch_test,
-               "onnx_test": onnx_test, "otsu_test": otsu_test,
-               "sen1floods11": sen1floods11_check(Path(args.output), args.data_root),
-               "metadata": onnx_metadata(args.output)}
     out = Path(args.output)
-    (out.parent / "default_model_summary.json").write_text(json.dumps(
+    spec, cv = final_model.cross_validate(Path(args.cv_config), [OLD_RECIPE],
+                                          args.threads, args.skip_cv)
+    default = spec["default_candidate"]
+    ckpt, recipe = final_model.train_final(spec, default, Path(args.run), args.threads)
+    temperature, cal = final_model.temperature_from_cv(spec, default)
+    test = final_model.test_scores(ckpt)
+    cal.update(test_ece_before=expected_calibration_error(*test["calibration"]),
+               test_ece_after=expected_calibration_error(*test["calibration"], temperature))
+    otsu_test = evaluate_otsu("ombria", "test")
+    previous = _previous(out, args.model_version)
+    export = export_checkpoint(
+        ckpt, out, name="upseg_tiny_ombria_water", version=args.model_version,
+        description="UPSeg-tiny trained on OMBRIA: open water (flood and permanent) vs not "
+        "water from Sentinel-2 RGB + Sentinel-1, robust to scene differences.",
+        test_metrics={"split": "ombria test (70 patches)",
+                      **{k: test["published"][k] for k in ("oa", "mpa", "miou", "kappa", "mf1")},
+                      "water_iou": test["published"]["iou"][1],
+                      "water_iou_pre_event_water_ignored": test["target"]["iou"][1]},
+        calibration={"temperature": temperature, "method": "temperature scaling",
+                     "fitted_on": "out-of-fold logits of grouped cross-validation",
+                     "ece_before": cal["cv_ece_before"], "ece_after": cal["cv_ece_after"]})
+    summary = {
+        "version": args.model_version, "git_revision": _git_revision(), "export": export,
+        "recipe": recipe, "torch_test": test["published"], "test_target": test["target"],
+        "onnx_test": evaluate_onnx(out, "ombria", "test"), "otsu_test": otsu_test,
+        "calibration": cal, "cv": {"new_recipe": cv_summary(spec, cv.get(default, [])),
+                                   "old_recipe": cv_summary(spec, cv.get(OLD_RECIPE, []))},
+        "sen1floods11": sen1floods11_check(out, None),
+        "sen1floods11_tta": sen1floods11_check(out, None, tta="flips"),
+        "previous": previous, "metadata": onnx_metadata(out)}
+    (out.parent / SUMMARY_NAME).write_text(json.dumps(
         {k: v for k, v in summary.items() if k != "metadata"}, indent=1, default=str) + "\n")
     write_card(out.parent / CARD_NAME, summary)
+    update_catalogue(out)
+    from model_export.evaluation.cv_report import write_report
+
+    write_report(spec, cv, ["--config", str(args.cv_config)])
     print(f"wrote {out} ({export['size_bytes'] / 1e6:.2f} MB) and {out.parent / CARD_NAME}")
-    print(f"water IoU test: torch {torch_test['iou'][1]:.4f}, onnx {onnx_test['iou'][1]:.4f}, "
-          f"Otsu {otsu_test['iou'][1]:.4f}")
+    print(f"water IoU: OMBRIA test (ONNX) {summary['onnx_test']['iou'][1]:.4f}, chip "
+          f"{(summary['sen1floods11'] or {}).get('water_iou', float('nan')):.3f}, grouped CV "
+          f"{summary['cv']['new_recipe']['water_iou'][0]:.4f}")
     return 0
 
 

@@ -16,7 +16,8 @@ METHOD_CITATION = (
 )
 
 
-def _input_block(ckpt: dict[str, Any], modality: str) -> dict[str, Any]:
+def _input_block(ckpt: dict[str, Any], modality: str,
+                 statistics: dict[str, Any] | None = None) -> dict[str, Any]:
     dataset = ckpt["dataset"]
     bands = dataset[f"{modality}_bands"]
     norm = ckpt["normalisation"][modality]
@@ -40,6 +41,8 @@ def _input_block(ckpt: dict[str, Any], modality: str) -> dict[str, Any]:
     }
     if lo is not None:
         block["valid_range"] = [float(lo), float(hi)]
+    if statistics:
+        block["statistics"] = statistics
     return block
 
 
@@ -69,8 +72,14 @@ def build_metadata(
     overlap: int = 32,
     multiple_of: int = 32,
     licence: str = "GPL-2.0-or-later (code); model trained on the data named in 'training'",
+    calibration: dict[str, Any] | None = None,
+    input_statistics: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The metadata dict for one exported model; validated by the plugin's own parser."""
+    """The metadata dict for one exported model; validated by the plugin's own parser.
+
+    ``calibration``: ``{"temperature": T, ...}`` (see docs/metadata.md); ``input_statistics``:
+    per modality, from :func:`model_export.export.input_statistics.patch_statistics`.
+    """
     dataset = ckpt["dataset"]
     train_cfg = ckpt.get("config", {})
     training: dict[str, Any] = {
@@ -102,12 +111,15 @@ def build_metadata(
             for c in dataset["classes"]
         ],
         "nodata_value": 255,
-        "inputs": {m: _input_block(ckpt, m) for m in ("optical", "sar")},
+        "inputs": {m: _input_block(ckpt, m, (input_statistics or {}).get(m))
+                   for m in ("optical", "sar")},
         "gsd_m": float(dataset.get("gsd_m") or 10.0),
         "tiling": {"tile_size": tile_size, "overlap": overlap, "multiple_of": multiple_of},
         "training": training,
         "licence": licence,
         "citation": METHOD_CITATION,
     }
+    if calibration:
+        meta["calibration"] = calibration
     parse_metadata(meta)  # the plugin's validator: fail at export, not in the analyst's QGIS
     return meta

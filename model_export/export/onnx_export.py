@@ -95,17 +95,27 @@ def export_checkpoint(
     data_root: str | None = None,
     atol: float = 1e-4,
     min_int8_agreement: float = 0.98,
+    calibration: dict[str, Any] | None = None,
+    input_statistics: bool = True,
 ) -> dict[str, Any]:
-    """Export and verify; returns a report dict. Raises on any failure, leaving no output."""
+    """Export and verify; returns a report dict. Raises on any failure, leaving no output.
+
+    ``calibration``: ``{"temperature": T, ...}`` for the metadata; ``input_statistics``: compute
+    the training inputs' statistics (reads the training split once) for the plugin's check.
+    """
     from model_export.models.onnx_compat import export_onnx
     from model_export.training.checkpoint import load_for_inference
+
+    from .input_statistics import checkpoint_input_statistics
 
     model, ckpt = load_for_inference(str(checkpoint))
     model.eval()
     meta_dict = build_metadata(
         ckpt, name=name, version=version, description=description, test_metrics=test_metrics,
         tile_size=tile_size, overlap=overlap,
-        multiple_of=int(getattr(model.config, "output_stride", 32)),
+        multiple_of=int(getattr(model.config, "output_stride", 32)), calibration=calibration,
+        input_statistics=checkpoint_input_statistics(ckpt, data_root) if input_statistics
+        else None,
     )
     meta = parse_metadata(meta_dict)
     output = Path(output)
@@ -176,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parity-patches", type=int, default=16)
     p.add_argument("--data-root", default=None)
     p.add_argument("--report", help="write the export report as JSON here")
+    p.add_argument("--temperature", type=float, help="softmax temperature fitted on validation "
+                   "data (calibration.temperature in the metadata)")
+    p.add_argument("--no-input-statistics", action="store_true",
+                   help="do not store the training inputs' statistics (no plugin input check)")
     args = p.parse_args(argv)
     metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
     report = export_checkpoint(
@@ -185,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
         optimize=not args.no_optimize, fp16=args.fp16, int8=args.int8,
         parity_patches=args.parity_patches,
         data_root=args.data_root,
+        calibration={"temperature": args.temperature, "method": "temperature scaling"}
+        if args.temperature else None,
+        input_statistics=not args.no_input_statistics,
     )
     text = json.dumps(report, indent=2)
     if args.report:

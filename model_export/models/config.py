@@ -68,6 +68,8 @@ class UPSegConfig:
     decoder_dropout: float = 0.1
     # If set, weights are initialised from this seed whatever the global RNG state is.
     init_seed: int | None = None
+    # Each input band also enters standardised within its tile (models/tile_contrast.py).
+    input_tile_contrast: bool = False
 
     def __post_init__(self) -> None:
         # Lists come back from JSON/YAML: store tuples so configs compare and hash alike.
@@ -113,6 +115,9 @@ class UPSegConfig:
                 raise ValueError(f"vem_head_dim {self.vem_head_dim} must divide dims, not {bad}")
         if self.kernel_size % 2 != 1:
             raise ValueError("kernel_size must be odd")
+        if self.input_tile_contrast and (self.fusion_mode != "upseg" or self.is_vit):
+            raise ValueError("input_tile_contrast is implemented for fusion_mode 'upseg' with "
+                             "the convnext encoder only")
 
     def _validate_vit(self) -> None:
         if not (self.vit_dim and self.vit_depth and self.vit_heads):

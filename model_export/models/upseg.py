@@ -23,6 +23,7 @@ from .load_report import LoadReport
 from .neck import MultiScaleNeck
 from .prompt import CrossModalPrompt, prompt_hidden
 from .stems import ModalityStem
+from .tile_contrast import with_tile_contrast
 from .vem import VarianceEnhancement
 from .vem_attention import CrossAttentionVEM
 
@@ -105,6 +106,8 @@ class SegmentationModel(nn.Module):
 
     def forward(self, optical: Tensor, sar: Tensor) -> Tensor:
         h, w = optical.shape[-2], optical.shape[-1]
+        if self.config.input_tile_contrast:
+            optical, sar = with_tile_contrast(optical), with_tile_contrast(sar)
         stride = self.config.output_stride
         optical = pad_to_multiple(optical, stride)
         sar = pad_to_multiple(sar, stride)
@@ -177,8 +180,9 @@ class UPSeg(SegmentationModel):
         super().__init__(config)
         dims = self.backbone.stage_dims
         if not config.is_vit:
-            self.stems["optical"] = ModalityStem(config.in_channels_optical, dims[0])
-            self.stems["sar"] = ModalityStem(config.in_channels_sar, dims[0])
+            copies = 2 if config.input_tile_contrast else 1
+            self.stems["optical"] = ModalityStem(config.in_channels_optical * copies, dims[0])
+            self.stems["sar"] = ModalityStem(config.in_channels_sar * copies, dims[0])
         # Absent (not just disabled) when switched off: the ablation drops their parameters.
         self.vem: nn.ModuleList | None = None
         self.prompts: nn.ModuleList | None = None

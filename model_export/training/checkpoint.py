@@ -79,3 +79,17 @@ def load_for_inference(path: str | os.PathLike[str], device: str | torch.device 
     ckpt = load_checkpoint(path, map_location="cpu")
     model = build_model_from_checkpoint(ckpt).to(device).eval()
     return model, ckpt
+
+
+def init_from_state(model: nn.Module, path: str) -> list[str]:
+    """Copy the parameters of the state dict at ``path`` whose names and shapes match; returns
+    the names that were loaded (at least one, or the file is for another architecture)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("state_dict", state)
+    own = model.state_dict()
+    loaded = [k for k, v in state.items() if k in own and own[k].shape == v.shape]
+    if not loaded:
+        raise ValueError(f"model.init_from {path}: no parameter matches this model")
+    model.load_state_dict({k: state[k] for k in loaded}, strict=False)
+    print(f"[train] initialised {len(loaded)} of {len(own)} tensors from {path}", flush=True)
+    return loaded

@@ -40,7 +40,12 @@ from model_export.data.spec import DatasetSpec
 from model_export.data.stats import RunningBandStats
 from model_export.data.transforms import build_transforms
 from model_export.evaluation.evaluate import evaluate_model, select_metric
-from model_export.training.checkpoint import load_checkpoint, save_checkpoint, unwrap
+from model_export.training.checkpoint import (
+    init_from_state,
+    load_checkpoint,
+    save_checkpoint,
+    unwrap,
+)
 from model_export.training.losses import build_loss, class_weights_from_counts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +74,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
         "options": {},
         "augment": {"crop": None, "flip": True, "rot90": True, "gain_offset": {}},
     },
-    "model": {"name": "upseg_tiny", "options": {}},
+    # init_from: a state dict (e.g. from `python -m model_export pretrain`) whose matching
+    # parameters initialise the model before training; the others keep their initialisation.
+    "model": {"name": "upseg_tiny", "options": {}, "init_from": None},
     "train": {
         "epochs": 20,
         "max_steps_per_epoch": None,
@@ -294,7 +301,10 @@ def build_model_for(cfg: dict[str, Any], spec: DatasetSpec) -> tuple[nn.Module, 
                         in_channels_sar=spec.in_channels_sar, num_classes=spec.num_classes,
                         init_seed=int(cfg["seed"]),
                         **{**bands, **(cfg["model"].get("options") or {})})
-    return build_model_from_config(mcfg), mcfg.to_dict()
+    model = build_model_from_config(mcfg)
+    if cfg["model"].get("init_from"):
+        init_from_state(model, cfg["model"]["init_from"])
+    return model, mcfg.to_dict()
 
 
 def run(cfg: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
@@ -321,7 +331,10 @@ def run(cfg: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
     train_ds = build_dataset(dcfg, "train")
     val_ds = build_dataset(dcfg, "val")
     spec = dataset_spec(train_ds)
-    if len(train_ds) == 0 or len(val_ds) == 0:
+    # No validation split (data.options.val_scheme: none): every epoch is "best", so best.pt is
+    # the last epoch; the recipe was chosen by grouped cross-validation beforehand.
+    validate = len(val_ds) > 0 or dcfg.get("options", {}).get("val_scheme") != "none"
+    if len(train_ds) == 0 or (validate and len(val_ds) == 0):
         raise ValueError(f"empty split: {len(train_ds)} train / {len(val_ds)} val samples")
 
     # Normalisation and class weights from the training split only; rank 0 computes them once,
@@ -413,8 +426,8 @@ def run(cfg: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
                            epoch, epochs, world)
         val = evaluate_model(model, val_loader, spec.num_classes, spec.ignore_index, device,
                              class_names=spec.class_names, criterion=criterion, amp=amp,
-                             distributed=world > 1)
-        value = select_metric(val, select)
+                             distributed=world > 1) if validate else _no_validation(spec)
+        value = select_metric(val, select) if validate else float(epoch)
         row.update(epoch=epoch, lr=opt.param_groups[0]["lr"], val_loss=val["loss"],
                    val_oa=val["oa"], val_mpa=val["mpa"], val_miou=val["miou"],
                    val_fwiou=val["fwiou"], val_kappa=val["kappa"], val_select=value)
@@ -456,6 +469,13 @@ def run(cfg: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
         (out_dir / "summary.json").write_text(json.dumps(
             {k: v for k, v in summary.items() if k != "history"}, indent=2))
     return summary
+
+
+def _no_validation(spec: DatasetSpec) -> dict[str, Any]:
+    nan = math.nan
+    k = spec.num_classes
+    return {"loss": nan, "oa": nan, "mpa": nan, "miou": nan, "fwiou": nan, "kappa": nan,
+            "iou": [nan] * k, "class_names": spec.class_names}
 
 
 def _train_epoch(net: nn.Module, loader: DataLoader, criterion: nn.Module,

@@ -65,6 +65,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
     BATCH_SIZE = "BATCH_SIZE"
     DEVICE = "DEVICE"
     STRICT_DEVICE = "STRICT_DEVICE"
+    TTA = "TTA"
     OUTPUT = "OUTPUT"
     OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
     PROVIDER = "PROVIDER"
@@ -143,6 +144,9 @@ class SegmentAlgorithm(UPSegAlgorithm):
                                        "auto", False, True),
             QgsProcessingParameterBoolean(self.STRICT_DEVICE, tr(
                 "Fail instead of falling back to the CPU when the device cannot run"), False),
+            QgsProcessingParameterBoolean(self.TTA, tr(
+                "Test-time augmentation (flipped tiles, logits averaged; 4x the model time)"),
+                False),
         ]
         for p in params:
             self.addParameter(qt.advanced(p))
@@ -204,7 +208,8 @@ class SegmentAlgorithm(UPSegAlgorithm):
         return RuntimeOptions(
             device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
             strict_device=self.parameterAsBoolean(parameters, self.STRICT_DEVICE, context),
-            threads=threads if threads > 0 else None)
+            threads=threads if threads > 0 else None,
+            tta="flips" if self.parameterAsBoolean(parameters, self.TTA, context) else "none")
 
     @staticmethod
     def _reporter(feedback: QgsProcessingFeedback) -> Any:

@@ -44,7 +44,9 @@ Sentinel-2, trained on OMBRIA). The box at the top of this help describes the se
 input is missing (nodata value, NaN, mask or alpha band), with a colour table and category names \
 inside and a .qml style beside it.</dd>
 <dt>Confidence (OUTPUT_CONFIDENCE)</dt><dd>Optional GeoTIFF, float32: the probability of the \
-chosen class (softmax of the blended logits); -1 where there is no data.</dd>
+chosen class (softmax of the blended logits divided by the temperature the model was calibrated \
+with on validation data, so 0.8 means right about 80 % of the time there); -1 where there is no \
+data.</dd>
 <dt>Extent (EXTENT)</dt><dd>Process only this part of the optical layer (in any CRS; snapped \
 outward to the optical pixels). Empty: the whole optical layer.</dd>
 <dt>Optical bands, in the model's order (OPTICAL_BANDS)</dt><dd>Band numbers feeding the \
@@ -81,11 +83,18 @@ why (e.g. which CUDA library is missing); the provider that actually ran is logg
 as PROVIDER.</dd>
 <dt>Fail instead of falling back to the CPU when the device cannot run (STRICT_DEVICE)</dt><dd>\
 Stop with an error rather than run on the CPU.</dd>
+<dt>Test-time augmentation (TTA)</dt><dd>Off by default. On: every tile also runs flipped \
+left-right, up-down and both, and the four predictions are averaged (logits): 4x the model time, \
+a slightly smoother map at best. On the default model's grouped validation it changed water IoU \
+by less than 0.1 points (docs/validation.md).</dd>
 </dl>"""
 
 _OUTRO = """<p>Outputs also include PROVIDER (the ONNX Runtime execution provider that ran) and \
 TILE_COUNT. The log lists the bands and units used, the tile count, the time per stage and the \
-throughput. Cancelling stops within about a second and removes the partial output. The class \
+throughput. A layer that, once converted to the model's units, lies far outside what the model \
+was trained on gets a warning that names the band and the setting to check (e.g. "The SAR \
+values look unlike the training data: check SAR_UNITS"); the run goes on. Cancelling stops \
+within about a second and removes the partial output. The class \
 raster, its style and the confidence raster are saved together or not at all: an error never \
 leaves a half-written result, and files left by an interrupted run are removed by the next run \
 to the same output.</p>"""

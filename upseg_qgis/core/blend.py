@@ -29,15 +29,18 @@ class WindowWriter(Protocol):
 
 
 def classes_and_confidence(blended: np.ndarray, valid: np.ndarray, values: np.ndarray,
-                           nodata: int, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
+                           nodata: int, confidence: bool, temperature: float = 1.0,
+                           ) -> tuple[np.ndarray, np.ndarray | None]:
     """Blended logits [K, h, w] -> class values [h, w] (nodata where invalid) and, if asked,
-    the max softmax probability = 1 / sum(exp(logit - max logit))."""
+    the max softmax probability of the logits divided by the model's calibration temperature,
+    = 1 / sum(exp((logit - max logit) / T)); the classes do not depend on T."""
     classes = values[np.argmax(blended, axis=0)]
     classes[~valid] = nodata
     if not confidence:
         return classes, None
     top = blended.max(axis=0)
-    conf = (1.0 / np.exp(blended - top[np.newaxis]).sum(axis=0)).astype(np.float32)
+    scaled = (blended - top[np.newaxis]) / np.float32(temperature)
+    conf = (1.0 / np.exp(scaled).sum(axis=0)).astype(np.float32)
     conf[~valid] = CONFIDENCE_NODATA
     return classes, conf
 
@@ -48,7 +51,7 @@ class Blender:
 
     def __init__(self, plan: TilePlan, classes: Sequence[ClassInfo], nodata: int,
                  writer: WindowWriter, confidence: bool, clock: Clock,
-                 origin: tuple[int, int] = (0, 0)) -> None:
+                 origin: tuple[int, int] = (0, 0), temperature: float = 1.0) -> None:
         lay = plan.layout
         self.plan = plan
         self.values = np.array([c.value for c in classes], dtype=np.uint8)
@@ -57,6 +60,7 @@ class Blender:
         self.confidence = confidence
         self.clock = clock
         self.origin = origin
+        self.temperature = temperature
         self.acc = RowChunkAccumulator(len(classes), lay.width, lay.height)
         self.valid_pixels = 0
 
@@ -85,7 +89,7 @@ class Blender:
         t = time.perf_counter()
         row, col, blended, valid = region
         classes, conf = classes_and_confidence(blended, valid, self.values, self.nodata,
-                                               self.confidence)
+                                               self.confidence, self.temperature)
         self.valid_pixels += int(valid.sum())
         t2 = time.perf_counter()
         self.clock.add("blend", t2 - t)

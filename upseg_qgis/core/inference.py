@@ -21,6 +21,7 @@ from .chunks import Chunk
 from .defaults import CPU, POLL_SECONDS
 from .reporting import Clock, Reporter
 from .session import LoadedModel, ModelError
+from .tta import with_tta
 
 Items = list[tuple[Chunk, int]]  # (chunk, tile index in it) per tile of a batch
 _MEMORY_WORDS = ("out of memory", "failed to allocate", "bad_alloc", "alloc_failed",
@@ -50,8 +51,9 @@ class ModelRunner:
     """Batches of tiles through `lm`; see the module docstring. Use as a context manager."""
 
     def __init__(self, lm: LoadedModel, batch: int, runs: int, num_classes: int,
-                 clock: Clock, report: Reporter) -> None:
+                 clock: Clock, report: Reporter, tta: str = "none") -> None:
         self.lm = lm
+        self._run = with_tta(lm.run, tta)
         self.batch = batch
         self.runs = runs
         self.num_classes = num_classes
@@ -102,7 +104,7 @@ class ModelRunner:
     def infer(self, opt: np.ndarray, sar: np.ndarray) -> np.ndarray:
         t = time.perf_counter()
         try:
-            logits = self.lm.run(opt, sar)
+            logits = self._run(opt, sar)
         except (MemoryError, ModelError):
             raise
         except Exception as exc:  # noqa: BLE001 - ORT raises its own pybind exception types

@@ -16,6 +16,7 @@ from osgeo import gdal
 
 from .bands import BandSelection, select_bands
 from .grid import Grid, Window, raster_grid, window_for_extent
+from .input_check import unlike_training_warning
 from .metadata import InputSpec, ModelMetadata
 from .options import InputOptions
 from .product_offset import ProductOffset, ProductOffsetError, product_offset
@@ -66,8 +67,8 @@ def choose_bands(ds: gdal.Dataset, spec: InputSpec, requested: Sequence[int] | N
 
 def choose_units(ds: gdal.Dataset, spec: InputSpec, sel: BandSelection, requested: str,
                  role: str, parameter: str, report: Reporter) -> str:
-    stats = ValueStats.of(sample_values(ds, sel.bands, role),
-                          band_data_types(ds, sel.bands)[0])
+    sample = sample_values(ds, sel.bands, role)
+    stats = ValueStats.of(sample, band_data_types(ds, sel.bands)[0])
     offset: ProductOffset | None = None
     if role == "optical":
         try:
@@ -84,6 +85,9 @@ def choose_units(ds: gdal.Dataset, spec: InputSpec, sel: BandSelection, requeste
         how_model = f"converted to the model's {spec.units}" + (
             f": {conv.description}" if conv.description else "")
     report.say(f"{_title(role)} units: {units} ({how}); {how_model}")
+    unlike = unlike_training_warning(spec, sample, units, role, parameter)
+    if unlike:
+        report.warning(unlike)
     return units
 
 

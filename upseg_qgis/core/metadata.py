@@ -119,6 +119,19 @@ class Conversion:
 
 
 @dataclass(frozen=True)
+class InputStatistics:
+    """What the training patches looked like, per band, in the model's native units: the range
+    (1st to 99th percentile over patches) of each patch's median and of its interquartile spread.
+    Lets the plugin tell a layer that lies far outside them (see core/input_check.py)."""
+
+    patches: int
+    median_low: tuple[float, ...]
+    median_high: tuple[float, ...]
+    spread_low: tuple[float, ...]
+    spread_high: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class InputSpec:
     name: str  # "optical" or "sar", the ONNX input name
     bands: tuple[BandInfo, ...]
@@ -129,6 +142,7 @@ class InputSpec:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     valid_range: tuple[float, float] | None = None
+    statistics: InputStatistics | None = None
 
     @property
     def band_count(self) -> int:
@@ -198,6 +212,9 @@ class ModelMetadata:
     overlap: int
     multiple_of: int
     training: dict[str, Any] = field(default_factory=dict)
+    # Softmax temperature fitted on validation data (1.0: none stored); the confidence output
+    # is softmax(logits / temperature). The class map (argmax) does not depend on it.
+    temperature: float = 1.0
     licence: str = ""
     citation: str = ""
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -295,6 +312,7 @@ def _parse_input(name: str, d: dict[str, Any]) -> InputSpec:
     if not isinstance(clip, list) or len(clip) != 2 or _num(clip[0], w) >= _num(clip[1], w):
         raise MetadataError(f"upseg metadata: '{w}normalisation.clip' must be [low, high].")
     vr = d.get("valid_range")
+    stats = _parse_statistics(d["statistics"], len(bands), w) if "statistics" in d else None
     return InputSpec(
         name=name,
         bands=bands,
@@ -305,7 +323,30 @@ def _parse_input(name: str, d: dict[str, Any]) -> InputSpec:
         mean=tuple(_num(m, f"{w}normalisation.mean") for m in mean),
         std=tuple(float(s) for s in std),
         valid_range=(float(vr[0]), float(vr[1])) if vr else None,
+        statistics=stats,
     )
+
+
+def _parse_statistics(d: Any, n_bands: int, w: str) -> InputStatistics:
+    w = w + "statistics."
+    values: dict[str, tuple[float, ...]] = {}
+    for key in ("median_low", "median_high", "spread_low", "spread_high"):
+        vals = _req(d, key, w)
+        if not isinstance(vals, list) or len(vals) != n_bands:
+            raise MetadataError(f"upseg metadata: '{w}{key}' needs one value per band "
+                                f"({n_bands}).")
+        values[key] = tuple(_num(v, w + key) for v in vals)
+    return InputStatistics(patches=_int(_req(d, "patches", w), w + "patches", 1), **values)
+
+
+def _parse_temperature(data: dict[str, Any]) -> float:
+    cal = data.get("calibration")
+    if cal is None:
+        return 1.0
+    t = _num(_req(cal, "temperature", "calibration."), "calibration.temperature")
+    if t <= 0:
+        raise MetadataError("upseg metadata: 'calibration.temperature' must be > 0.")
+    return t
 
 
 def parse_metadata(data: str | dict[str, Any]) -> ModelMetadata:
@@ -348,6 +389,7 @@ def parse_metadata(data: str | dict[str, Any]) -> ModelMetadata:
         overlap=overlap,
         multiple_of=multiple,
         training=dict(data.get("training", {})),
+        temperature=_parse_temperature(data),
         licence=str(data.get("licence", "")),
         citation=str(data.get("citation", "")),
         raw=data,

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .tta import MODES as TTA_MODES
+
 
 @dataclass(frozen=True)
 class InputOptions:
@@ -46,6 +48,8 @@ class RuntimeOptions:
         threads / parallel_runs intra-op threads (None: defaults.cpu_threading; CPU only).
     prefetch: read ahead and blend/write behind the model in two background threads
         (None: DEFAULT_PREFETCH).
+    tta: test-time augmentation, "none" or "flips" (`tta.py`: every tile also flipped three
+        ways, logits averaged; 4x the model time).
     """
 
     device: str = "auto"
@@ -53,3 +57,8 @@ class RuntimeOptions:
     threads: int | None = None
     parallel_runs: int | None = None
     prefetch: bool | None = None
+    tta: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {TTA_MODES}, got {self.tta!r}")

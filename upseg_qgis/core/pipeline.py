@@ -32,6 +32,7 @@ from .result import SegmentResult
 from .session import DeviceError, LoadedModel, ModelError, load_model
 from .streaming import StreamSetup, StreamStats, stream
 from .tiling import TilingError
+from .tta import runs_per_tile
 from .units import UnitsError
 from .writing import OutputPaths, OutputWriter, check_output_path
 
@@ -90,7 +91,10 @@ def segment(
         clock.lap("write")
         prefetch = DEFAULT_PREFETCH if runtime.prefetch is None else bool(runtime.prefetch)
         setup = StreamSetup(prefetch, runs if lm.provider == CPU else 1,
-                            paths.confidence is not None)
+                            paths.confidence is not None, tta=runtime.tta)
+        if runtime.tta != "none":
+            report.say(f"Test-time augmentation: {runtime.tta} ({runs_per_tile(runtime.tta)} "
+                       "model runs per tile, logits averaged)")
         stats = stream(lm, layers, readers, plan, writer, setup, clock, report)
         clock.restart()
         writer.commit()

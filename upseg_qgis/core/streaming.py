@@ -45,6 +45,7 @@ class StreamSetup:
     runs: int  # ONNX Runtime runs at once
     confidence: bool
     origin: tuple[int, int] = (0, 0)  # (row, col) of the window in the writer's grid
+    tta: str = "none"  # test-time augmentation (tta.py)
 
 
 def stream(lm: LoadedModel, layers: Layers, readers: Readers, plan: TilePlan,
@@ -54,7 +55,7 @@ def stream(lm: LoadedModel, layers: Layers, readers: Readers, plan: TilePlan,
     source = ChunkSource(plan, readers, (meta.optical, meta.sar),
                          (layers.optical.units, layers.sar.units), clock)
     blender = Blender(plan, meta.classes, meta.nodata_value, writer, setup.confidence, clock,
-                      setup.origin)
+                      setup.origin, meta.temperature)
     stats = StreamStats()
     report.check("before the first tile")
     with ExitStack() as stack:
@@ -64,7 +65,7 @@ def stream(lm: LoadedModel, layers: Layers, readers: Readers, plan: TilePlan,
             feed = stack.enter_context(Prefetcher(source, PREFETCH_DEPTH, report))
             sink = stack.enter_context(Sink(SINK_DEPTH, report))
         runner = stack.enter_context(ModelRunner(lm, plan.batch, setup.runs, meta.num_classes,
-                                                 clock, report))
+                                                 clock, report, setup.tta))
 
         def done(items: Items, logits: np.ndarray) -> None:
             if sink is not None:
