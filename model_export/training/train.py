@@ -453,9 +453,10 @@ def run(cfg: dict[str, Any], resume: str | None = None) -> dict[str, Any]:
             if improved:
                 save_checkpoint(state, out_dir / "best.pt")
             write_logs(out_dir, history, cfg)
-            print(f"[train] epoch {epoch}/{epochs} loss {row['train_loss']:.4f} val loss "
-                  f"{val['loss']:.4f} mIoU {val['miou']:.4f} mPA {val['mpa']:.4f} OA "
-                  f"{val['oa']:.4f} {select} {value:.4f}{' (best)' if improved else ''} "
+            scores = (f"val loss {val['loss']:.4f} mIoU {val['miou']:.4f} mPA {val['mpa']:.4f} "
+                      f"OA {val['oa']:.4f} {select} {value:.4f}{' (best)' if improved else ''}"
+                      if validate else "no validation split: the last epoch is kept")
+            print(f"[train] epoch {epoch}/{epochs} loss {row['train_loss']:.4f} {scores} "
                   f"{row['train_images_per_s']:.1f} img/s", flush=True)
         _barrier(world)
     best_row = max(history, key=lambda h: -math.inf if h["val_select"] is None or math.isnan(
