@@ -133,10 +133,13 @@ mount_checkout() {
     mount_at "$SHARED" --bind "$SHARED"
     mount -o remount,bind,ro "$ROOT$SHARED"
   fi
-  local d
+  # One private set per checkout path: a venv holds its own absolute path (script shebangs),
+  # so a venv made for one clone must not serve another.
+  local d key
+  key="$(printf '%s' "$CHECKOUT" | sha256sum | cut -c1-12)"
   for d in "${PRIVATE[@]}"; do
-    mkdir -p "$ROOT/var/lib/upseg-private/$d" "$CHECKOUT/$d"
-    mount_at "$CHECKOUT/$d" --bind "$ROOT/var/lib/upseg-private/$d"
+    mkdir -p "$ROOT/var/lib/upseg-private/$key/$d" "$CHECKOUT/$d"
+    mount_at "$CHECKOUT/$d" --bind "$ROOT/var/lib/upseg-private/$key/$d"
   done
 }
 

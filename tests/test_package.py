@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from types import ModuleType
@@ -160,8 +161,8 @@ def _unpacked(plugin_zip: Path, where: Path) -> Path:
 
 def test_bandit_finds_nothing_at_medium_or_high(plugin_zip: Path, tmp_path: Path) -> None:
     tree = _unpacked(plugin_zip, tmp_path)
-    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "bandit"), "-r", "-ll", "-f", "json",
-                           "-q", str(tree)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "bandit", "-r", "-ll", "-f", "json", "-q",
+                           str(tree)], capture_output=True, text=True, timeout=300)
     report = json.loads(proc.stdout)
     assert report["metrics"]["_totals"]["loc"] > 1000  # it really scanned the plugin
     assert report["results"] == [], json.dumps(report["results"], indent=1)[:3000]
@@ -171,15 +172,15 @@ def test_bandit_finds_nothing_at_medium_or_high(plugin_zip: Path, tmp_path: Path
 def test_bandit_would_catch_the_xml_parser_it_used_to_block(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import xml.etree.ElementTree as ET\nET.parse('x.qml')\n")
-    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "bandit"), "-ll", "-f", "json", "-q",
+    proc = subprocess.run([sys.executable, "-m", "bandit", "-ll", "-f", "json", "-q",
                            str(bad)], capture_output=True, text=True, timeout=120)
     assert [r["test_id"] for r in json.loads(proc.stdout)["results"]] == ["B314"]
 
 
 def _detect_secrets(folder: Path) -> dict:
-    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "detect-secrets"), "scan",
-                           "--all-files", folder.name], capture_output=True, text=True,
-                          timeout=300, cwd=folder.parent)
+    proc = subprocess.run([sys.executable, "-m", "detect_secrets", "scan", "--all-files",
+                           folder.name], capture_output=True, text=True, timeout=300,
+                          cwd=folder.parent)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout)["results"]
 

@@ -298,7 +298,8 @@ def test_every_user_facing_string_goes_through_tr(
         texts += [p.description() for p in alg.parameterDefinitions()]
         texts += [o.description() for o in alg.outputDefinitions()]
         texts += [o for p in alg.parameterDefinitions() if p.type() == "enum"
-                  for o in p.options() if alg.name() != "segment"]  # segment: static ids
+                  for o in p.options()
+                  if alg.name() not in ("segment", "segment_region")]  # static unit/device ids
         unmarked = [t for t in texts if not t.startswith("«")]
         assert not unmarked, (alg.name(), unmarked)
 

@@ -68,7 +68,7 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
         return self.tr("Segment a region of many scenes (UPSeg)")
 
     def tags(self) -> list[str]:
-        return ["segmentation", "mosaic", "region", "scenes", "batch", "resume", "dask", "upseg"]
+        return self.tr("segmentation,mosaic,region,scenes,batch,resume,dask,upseg").split(",")
 
     def shortHelpString(self) -> str:
         return self.tr(HELP_TEXT)

@@ -42,7 +42,11 @@ class GridRequest:
 
 def crs_to_wkt(crs: str) -> str:
     srs = osr.SpatialReference()
-    if srs.SetFromUserInput(crs) != 0:
+    try:  # an error code, or an exception where osr raises (GDAL 3.10's bindings do)
+        ok = srs.SetFromUserInput(crs) == 0
+    except RuntimeError:
+        ok = False
+    if not ok:
         raise RasterError(f"The CRS '{crs}' is not understood. Give e.g. EPSG:32631 or a WKT.")
     return srs.ExportToWkt()
 
