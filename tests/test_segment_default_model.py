@@ -73,10 +73,6 @@ def test_default_model_on_sen1floods11(shared_data: Path, tmp_path: Path) -> Non
     assert iou >= MIN_WATER_IOU
 
 
-# strict: the day `make model` ships a model with training statistics this passes, and the
-# marker must go (pytest then reports XPASS as a failure).
-@pytest.mark.xfail(strict=True, reason="the shipped default model predates the training-input "
-                   "statistics in the metadata; the next `make model` (issue 13) adds them")
 def test_unlike_training_warning_on_a_sar_layer_in_the_wrong_units(shared_data: Path,
                                                                    tmp_path: Path) -> None:
     """The sample's SAR as linear power, declared as dB: the embedded model's training
