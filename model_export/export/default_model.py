@@ -127,9 +127,7 @@ def update_catalogue(model: Path) -> None:
     tmp.replace(path)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from model_export.training import final_model
-
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model_export.export.default_model",
                                 description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -141,7 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--skip-cv", action="store_true",
                    help="use the cross-validation results already stored, train no fold")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from model_export.training import final_model
+
+    args = _parser().parse_args(argv)
     out = Path(args.output)
     spec, cv = final_model.cross_validate(Path(args.cv_config), [OLD_RECIPE],
                                           args.threads, args.skip_cv)

@@ -104,12 +104,58 @@ def chip_limit(chip: dict[str, Any] | None) -> list[str]:
             f"{chip['water_iou']:.2f}."]
 
 
+def training_text(meta: dict[str, Any], rec: dict[str, Any]) -> str:
+    return (
+        f"OMBRIA `train/` (all {rec['train_patches']} patches, real Sentinel-1 + Sentinel-2 "
+        f"after flood events, 256x256, ~10 m); {rec['epochs']} epochs, seed {rec['seed']}, the "
+        "last epoch (the recipe and its length were chosen by grouped cross-validation, so no "
+        "patch is held out here). " + rec["pretrain_text"] + " Augmentations for what differs "
+        "between scenes: random 128 px crops, flips and rotations; per-band gain and offset of "
+        "both modalities; haze (top-of-atmosphere offsets up to 55 grey levels), gamma; SAR "
+        "speckle or speckle filtering, incidence-like brightness shifts and ramps; ground "
+        "sample distance 5-20 m and coarser SAR or optical; partial cloud with shadow; "
+        "nodata regions (`configs/ombria_upseg_tiny_robust.yaml`, "
+        "`model_export/data/robust_augment.py`; ranges from `docs/rendering_check.md`). "
+        f"Cite: {meta['training']['dataset_citation']}. Licence of the data: "
+        f"{meta['training']['dataset_licence']}.")
+
+
+def input_lines(meta: dict[str, Any]) -> list[str]:
+    opt, sar = meta["inputs"]["optical"], meta["inputs"]["sar"]
+
+    def conv(block: dict[str, Any]) -> str:
+        return "; ".join(f"`{c['from']}`: {c.get('description', '')}"
+                         for c in block["conversions"]) or "none"
+
+    return [
+        f"- Optical: {', '.join(b['description'] for b in opt['bands'])}; native units "
+        f"`{opt['units']}`; conversions: {conv(opt)}.",
+        f"- SAR: {', '.join(b['description'] for b in sar['bands'])}; native units "
+        f"`{sar['units']}`; conversions: {conv(sar)}.",
+        "- Both conversions are a centre, not a truth: OMBRIA's own stretch moves by tens of "
+        "grey levels between scenes, and L1C is hazier than L2A (`docs/rendering_check.md`); "
+        "training randomises around them. The metadata also carries the training patches' "
+        "ranges, and `upseg:segment` warns when a layer, once converted, lies far outside them.",
+        f"- Ground sample distance about {meta['gsd_m']:g} m; tiles of "
+        f"{meta['tiling']['tile_size']} px with {meta['tiling']['overlap']} px overlap."]
+
+
+def limit_lines(summary: dict[str, Any]) -> list[str]:
+    return [
+        "- A few dozen flood scenes of one dataset: expect errors on landscapes it has not seen "
+        "(radar shadow in mountains, dry sand and tarmac dark in SAR, snow, urban double "
+        "bounce). Check the confidence output; low confidence marks such places.",
+        "- Flooded vegetation and wind-roughened water are bright in SAR; under cloud the model "
+        "has only the SAR to go on.",
+        "- Sentinel-2 products of processing baseline 04.00 and later (from January 2022) store "
+        "reflectance x 10000 + 1000: the plugin removes the offset when the file's metadata "
+        "says so; otherwise set OPTICAL_UNITS to reflectance_x10000_offset1000, or the scene "
+        "looks hazy to the model.",
+        *chip_limit(summary.get("sen1floods11"))]
+
+
 def write_card(path: Path, summary: dict[str, Any]) -> None:
     meta = summary["metadata"]
-    opt, sar = meta["inputs"]["optical"], meta["inputs"]["sar"]
-    conv = lambda block: "; ".join(  # noqa: E731
-        f"`{c['from']}`: {c.get('description', '')}" for c in block["conversions"]) or "none"
-    rec = summary["recipe"]
     lines = [
         f"# Model card: {meta['model']['name']} ({meta['model']['variant']}, "
         f"v{meta['model']['version']})", "",
@@ -135,42 +181,10 @@ def write_card(path: Path, summary: dict[str, Any]) -> None:
         "case. The Sen1Floods11 chip was never used to choose anything.", "",
         "## Calibration", *calibration_lines(summary), "",
         "## Architecture", architecture_text(meta, summary), "",
-        "## Training",
-        f"OMBRIA `train/` (all {rec['train_patches']} patches, real Sentinel-1 + Sentinel-2 "
-        f"after flood events, 256x256, ~10 m); {rec['epochs']} epochs, seed {rec['seed']}, the "
-        "last epoch (the recipe and its length were chosen by grouped cross-validation, so no "
-        "patch is held out here). " + rec["pretrain_text"] + " Augmentations for what differs "
-        "between scenes: random 128 px crops, flips and rotations; per-band gain and offset of "
-        "both modalities; haze (top-of-atmosphere offsets up to 55 grey levels), gamma; SAR "
-        "speckle or speckle filtering, incidence-like brightness shifts and ramps; ground "
-        "sample distance 5-20 m and coarser SAR or optical; partial cloud with shadow; "
-        "nodata regions (`configs/ombria_upseg_tiny_robust.yaml`, "
-        "`model_export/data/robust_augment.py`; ranges from `docs/rendering_check.md`). "
-        f"Cite: {meta['training']['dataset_citation']}. Licence of the data: "
-        f"{meta['training']['dataset_licence']}.", "",
+        "## Training", training_text(meta, summary["recipe"]), "",
         "## Input expectations (from the metadata, which the plugin applies)",
-        f"- Optical: {', '.join(b['description'] for b in opt['bands'])}; native units "
-        f"`{opt['units']}`; conversions: {conv(opt)}.",
-        f"- SAR: {', '.join(b['description'] for b in sar['bands'])}; native units "
-        f"`{sar['units']}`; conversions: {conv(sar)}.",
-        "- Both conversions are a centre, not a truth: OMBRIA's own stretch moves by tens of "
-        "grey levels between scenes, and L1C is hazier than L2A (`docs/rendering_check.md`); "
-        "training randomises around them. The metadata also carries the training patches' "
-        "ranges, and `upseg:segment` warns when a layer, once converted, lies far outside them.",
-        f"- Ground sample distance about {meta['gsd_m']:g} m; tiles of "
-        f"{meta['tiling']['tile_size']} px with {meta['tiling']['overlap']} px overlap.", "",
-        "## Limits",
-        "- A few dozen flood scenes of one dataset: expect errors on landscapes it has not seen "
-        "(radar shadow in mountains, dry sand and tarmac dark in SAR, snow, urban double "
-        "bounce). Check the confidence output; low confidence marks such places.",
-        "- Flooded vegetation and wind-roughened water are bright in SAR; under cloud the model "
-        "has only the SAR to go on.",
-        "- Sentinel-2 products of processing baseline 04.00 and later (from January 2022) store "
-        "reflectance x 10000 + 1000: the plugin removes the offset when the file's metadata "
-        "says so; otherwise set OPTICAL_UNITS to reflectance_x10000_offset1000, or the scene "
-        "looks hazy to the model.",
-        *chip_limit(summary.get("sen1floods11")),
-        "",
+        *input_lines(meta), "",
+        "## Limits", *limit_lines(summary), "",
         f"## Licence and citation\nCode: {meta['licence']}. Method: {meta['citation']}.", "",
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
