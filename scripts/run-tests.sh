@@ -11,6 +11,8 @@ if [ ! -e "$VENV/.upseg-training" ]; then
   echo "test: no training side (torch) in $VENV: the tests that need it are deselected" \
     "(\`make setup TRAINING=1\` adds it)"
 fi
+# A crash prints every thread's stack, and the summary so far is not lost in a pipe buffer.
+export PYTHONFAULTHANDLER=1 PYTHONUNBUFFERED=1
 export QT_QPA_PLATFORM=offscreen XDG_DATA_HOME="$PWD/.qgis-test-profile" \
   UPSEG_QGIS_PROFILE="$PWD/.qgis-test-profile" GDAL_PAM_ENABLED=NO
 exec "$VENV/bin/python" -m pytest -q -rs -p no:cacheprovider "${select[@]}" "${@:-tests}"
