@@ -107,3 +107,44 @@ def test_real_ombria() -> None:
     for i in range(0, 562, 56):
         water.append(float((train[i]["label"] == 1).float().mean()))
     assert 0.1 < float(np.mean(water)) < 0.6  # README: about one third is water
+
+
+def _river_patch(root: Path, size: int = 32) -> np.ndarray:
+    """One train/ patch whose river (dark SAR on both dates, water-like before) is outside the
+    flood mask; returns the river's pixels."""
+    rng = np.random.default_rng(3)
+    sar_after = rng.normal(170, 8, (size, size))
+    sar_before = rng.normal(170, 8, (size, size))
+    optical_before = np.stack([np.full((size, size), v) for v in (60.0, 70.0, 30.0)])
+    river = np.zeros((size, size), bool)
+    river[:, 10:16] = True
+    for sar in (sar_after, sar_before):
+        sar[river] -= 90
+    optical_before[:, river] = np.array([10.0, 40.0, 45.0])[:, None]
+    mask = np.zeros((size, size), np.uint8)
+    mask[24:, 20:] = 255  # the flood
+    sar_after[mask == 255] -= 90
+    as_u8 = lambda a: a.clip(0, 255).astype(np.uint8)  # noqa: E731
+    for sub, name, arr in (("S1", "S1_after", sar_after), ("S1_before", "S1_before", sar_before),
+                           ("S2", "S2_after", optical_before),
+                           ("S2_before", "S2_before", optical_before), ("MASK", "mask", mask)):
+        _png(root / "train" / sub / f"{name}_0001.png", as_u8(arr))
+    return river
+
+
+def test_permanent_water_keep_ignore_or_water(tmp_path: Path) -> None:
+    root = tmp_path / "ombria"
+    river = _river_patch(root)
+    inner = river.copy()
+    inner[:, [10, 15]] = False  # the 5x5 smoothing may shave the river's edge columns
+    labels = {pw: OmbriaDataset(root, "train", val_scheme="none", permanent_water=pw)[0][
+        "label"].numpy() for pw in ("keep", "ignore", "water")}
+    assert (labels["keep"][river] == 0).all()  # as published: the river is "not flooded"
+    assert (labels["ignore"][inner] == 255).all()
+    assert (labels["water"][inner] == 1).all()
+    changed = labels["water"] != labels["keep"]
+    assert (changed == (labels["ignore"] == 255)).all()  # the same pixels, another label
+    assert (changed <= river).all()  # dry land and the flood keep their labels
+    assert (labels["water"][24:, 20:] == 1).all() and (labels["water"][:, :8] == 0).all()
+    with pytest.raises(ValueError, match="permanent_water"):
+        OmbriaDataset(root, "train", permanent_water="flood")

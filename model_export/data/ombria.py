@@ -13,8 +13,10 @@ Splits: ``train`` and ``val`` are a deterministic partition of ``train/``: with
 them, see ``ombria_groups.py``), which is what measures generalisation to unseen places; with
 ``val_scheme="none"`` every patch of ``train/`` trains and ``val`` is empty. ``test`` is the
 official ``test/`` folder, for reporting only. Samples are float32 in native 8-bit units (no
-scaling) and an int64 label 0/1 (255 = ignore for any mask value other than 0/255, and with
-``permanent_water="ignore"`` for the pre-event water found by ``permanent_water.py``).
+scaling) and an int64 label 0/1 (255 = ignore for any mask value other than 0/255). The
+pre-event (permanent) water found by ``permanent_water.py`` outside the flood mask is, by
+``permanent_water``: ``"keep"`` labelled as published (not flooded = 0), ``"ignore"`` left out of
+the loss (255), ``"water"`` labelled water (1): the masks mark floods only, a river is water.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from model_export.data.spec import IGNORE_INDEX, OMBRIA_SPEC, DatasetSpec
 _ID = re.compile(r"(\d+)")
 SPLITS = ("train", "val", "test")
 VAL_SCHEMES = ("random", "grouped", "none")
+PERMANENT_WATER = ("keep", "ignore", "water")
+# Mask value written over pre-event water: any value other than 0 / 255 reads as ignore.
+_PERMANENT_MASK_VALUE = {"ignore": 1, "water": 255}
 
 
 def _ids(folder: Path, prefix: str) -> dict[str, Path]:
@@ -73,8 +78,9 @@ class OmbriaDataset(Dataset):
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
         if val_scheme not in VAL_SCHEMES:
             raise ValueError(f"val_scheme must be one of {VAL_SCHEMES}, got {val_scheme!r}")
-        if permanent_water not in ("keep", "ignore"):
-            raise ValueError(f"permanent_water must be 'keep' or 'ignore', not {permanent_water!r}")
+        if permanent_water not in PERMANENT_WATER:
+            raise ValueError(f"permanent_water must be one of {PERMANENT_WATER}, "
+                             f"not {permanent_water!r}")
         self.root = resolve_root(root, "ombria")
         self.split = split
         self.transform = transform
@@ -103,10 +109,10 @@ class OmbriaDataset(Dataset):
             return self._cache[index]
         _, s1, s2, mask_path = self.items[index]
         mask = read_raster(mask_path)[0]
-        if self.permanent_water == "ignore":
+        if self.permanent_water in _PERMANENT_MASK_VALUE:
             mask = mask.copy()
-            # Any mask value other than 0 / 255 becomes the ignore index in the label.
-            mask[self.permanent_water_mask(index) & (mask == 0)] = 1
+            mask[self.permanent_water_mask(index) & (mask == 0)] = _PERMANENT_MASK_VALUE[
+                self.permanent_water]
         arrays = (read_raster(s2)[:3], read_raster(s1)[:1], mask)
         if self._cache is not None:
             self._cache[index] = arrays
@@ -127,7 +133,7 @@ class OmbriaDataset(Dataset):
         s1b, s2b = self.before_paths(index)
         if not (s1b.is_file() and s2b.is_file()):
             raise FileNotFoundError(
-                f"permanent_water='ignore' needs the pre-event images {s1b.name} and "
+                f"finding pre-event water needs the pre-event images {s1b.name} and "
                 f"{s2b.name} next to S1/ and S2/ in {s1.parent.parent}")
         return permanent_water(read_raster(s1)[0], read_raster(s1b)[0], read_raster(s2b)[:3],
                                read_raster(mask)[0] == 255)

@@ -11,8 +11,10 @@ The rule below finds such pixels conservatively, from evidence on both dates and
 darker than the patch's 30th percentile in the SAR before *and* after the event (5x5 mean, so
 speckle does not decide), water-like in the pre-event optical image (red below 40 and blue not
 far below red, in OMBRIA's rendering), outside the flood mask, and at least 3x3 px (an opening).
-It flags about 2 % of all pixels. Training sets them to the ignore index, so the model is neither
-taught that a river is "not water" nor told that it is flood: it maps open water as it looks.
+It flags about 2 % of all pixels. The OMBRIA reader's ``permanent_water`` option decides what
+training makes of them: ``"ignore"`` (the ignore index: the model is neither taught that a river
+is "not water" nor told that it is flood) or ``"water"`` (water: the product maps all open water,
+so a river is water; ``"keep"`` leaves OMBRIA's "not flooded").
 """
 
 from __future__ import annotations

@@ -163,9 +163,9 @@ def write_report(spec: dict[str, Any], results: dict[str, list[dict[str, Any]]],
         *grouping_lines(spec),
         f"- {spec['folds']} folds; each fold trains on the other folds and is scored at its "
         "last epoch. Values: mean ± sample standard deviation over folds, water IoU in %. "
-        "*Target masks*: OMBRIA's flood masks with pre-event (permanent) water ignored, what the "
-        "models are trained for; *published masks*: as OMBRIA ships them, where mapping a river "
-        "counts as an error.",
+        "*Target masks*: OMBRIA's flood masks with pre-event (permanent) water ignored, the same "
+        "reference for every candidate whatever its training labels make of that water; "
+        "*published masks*: as OMBRIA ships them, where mapping a river counts as an error.",
         "- The Sen1Floods11 chip (raw L1C + dB, hand label of all water) runs through the "
         "plugin's own pipeline with each fold's ONNX export: reported, never used to choose.",
         "", "## Candidates", "", *candidate_table(spec, results), "",

@@ -3,10 +3,10 @@
 Per patch the model runs once plain and, for test-time augmentation (TTA), on the horizontal,
 vertical and both flips, whose logits are flipped back and averaged. Each prediction is scored
 against two references: OMBRIA's flood mask as published, and the same mask with the pre-event
-water of ``permanent_water.py`` ignored (what the models are trained for). The per-patch SAR
-Otsu baseline is scored alongside, and a pixel sample of the plain logits is kept for
-calibration. Optionally the plain model is also scored under each measured scene shift of
-``scene_shifts.py`` (target masks only).
+water of ``permanent_water.py`` ignored (the same for every candidate, whatever its training
+labels make of that water). The per-patch SAR Otsu baseline is scored alongside, and a pixel
+sample of the plain logits is kept for calibration. Optionally the plain model is also scored
+under each measured scene shift of ``scene_shifts.py`` (target masks only).
 """
 
 from __future__ import annotations

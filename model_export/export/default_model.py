@@ -133,7 +133,8 @@ def _parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cv-config", default=str(CV_CONFIG))
     p.add_argument("--run", default=str(ROOT / "runs" / "default_model"),
-                   help="folder of the final training run (reused when finished)")
+                   help="folder of the final training runs: one sub-folder per recipe, "
+                   "reused when finished (another recipe never resumes it)")
     p.add_argument("--output", default=str(DEFAULT_OUTPUT))
     p.add_argument("--model-version", default="0.2.0")
     p.add_argument("--threads", type=int, default=None)
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     spec, cv = final_model.cross_validate(Path(args.cv_config), [OLD_RECIPE],
                                           args.threads, args.skip_cv)
     default = spec["default_candidate"]
-    ckpt, recipe = final_model.train_final(spec, default, Path(args.run), args.threads)
+    ckpt, recipe = final_model.train_final(spec, default, Path(args.run) / default, args.threads)
     temperature, cal = final_model.temperature_from_cv(spec, default)
     test = final_model.test_scores(ckpt)
     cal.update(test_ece_before=expected_calibration_error(*test["calibration"]),

@@ -104,6 +104,20 @@ def chip_limit(chip: dict[str, Any] | None) -> list[str]:
             f"{chip['water_iou']:.2f}."]
 
 
+def permanent_water_text(rec: dict[str, Any]) -> str:
+    """What training made of the pre-event water OMBRIA's masks leave out."""
+    how = rec.get("permanent_water", "ignore")  # cards before the option was recorded: ignore
+    if how == "water":
+        return ("The product maps all open water, so the pre-event water found in OMBRIA's "
+                "pre-event images is labelled water in training: a river is water.")
+    if how == "ignore":
+        return ("A model that sees one date cannot tell a river from a flood, so the pre-event "
+                "water found in OMBRIA's pre-event images is left out of the loss: the model "
+                "maps water as it looks.")
+    return ("Training keeps OMBRIA's labels as published, so permanent rivers and lakes were "
+            "taught as not water: the model may miss them.")
+
+
 def training_text(meta: dict[str, Any], rec: dict[str, Any]) -> str:
     return (
         f"OMBRIA `train/` (all {rec['train_patches']} patches, real Sentinel-1 + Sentinel-2 "
@@ -170,10 +184,9 @@ def write_card(path: Path, summary: dict[str, Any]) -> None:
         "",
         "OMBRIA's masks mark the *flooded* area only: of the pixels dark in the SAR both before "
         "and after the event (permanent water) 14 % are in the mask, of those that turned dark "
-        "88 % (`model_export/data/permanent_water.py`). A model that sees one date cannot tell "
-        "a river from a flood, so the pre-event water found in OMBRIA's pre-event images is "
-        "left out of the loss: the model maps water as it looks. To map *flooding*, subtract a "
-        "pre-event water map.", "",
+        "88 % (`model_export/data/permanent_water.py`). "
+        + permanent_water_text(summary["recipe"]) + " To map *flooding*, subtract a pre-event "
+        "water map.", "",
         "## Old and new, side by side", "", *comparison_table(summary), "",
         "*Grouped CV* trains the recipe on three spatial folds of OMBRIA `train/` and scores the "
         "fourth, so the scored places were never seen (`docs/validation.md`); it is what chose "

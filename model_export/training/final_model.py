@@ -62,6 +62,7 @@ def train_final(spec: dict[str, Any], name: str, run_dir: Path, threads: int | N
     recipe = {"candidate": name, "config": cand["config"], "overrides": overrides,
               "epochs": int(cfg["train"]["epochs"]), "seed": int(cfg["seed"]),
               "train_patches": len(build_dataset(cfg["data"], "train")),
+              "permanent_water": cfg["data"].get("options", {}).get("permanent_water", "keep"),
               "pretrain_text": pre_text}
     return last, recipe
 
