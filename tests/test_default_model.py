@@ -74,3 +74,15 @@ def test_model_card_compares_old_and_new_and_names_its_limits() -> None:
         assert re.search(needle, text), needle
     row = _card_row("grouped CV of the recipe")
     assert "±" in row[1] and "±" in row[2]  # old and new recipe, mean ± sd over folds
+
+
+def test_model_card_says_what_training_made_of_permanent_water() -> None:
+    """'What it maps' follows the shipped model's recipe: pre-event water ignored or water."""
+    from model_export.export.model_card import permanent_water_text
+
+    summary = json.loads(MODEL.with_name("default_model_summary.json").read_text())
+    text = CARD.read_text(encoding="utf-8")
+    assert permanent_water_text(summary["recipe"]) in text
+    others = {"ignore", "water"} - {summary["recipe"].get("permanent_water", "ignore")}
+    assert not any(permanent_water_text({"permanent_water": o}) in text for o in others)
+    assert "flood water and permanent water alike" in text
