@@ -14,8 +14,8 @@ from osgeo import gdal
 
 from upseg_qgis.core.session import default_model_path
 
-# The water IoU the model card reports for this chip (0.466 with the shipped model 0.2.0; the
-# previous default had 0.44) minus a margin.
+# The water IoU the model card reports for this chip (0.464 with the shipped model 0.2.0, recipe
+# contrast_allwater; 0.466 with robust_contrast; the previous default had 0.44) minus a margin.
 MIN_WATER_IOU = 0.44
 
 pytestmark = [
