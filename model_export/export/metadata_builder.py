@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from upseg_qgis.core.metadata import SCHEMA_VERSION, parse_metadata
+from upseg_qgis.core.metadata import SCHEMA_VERSION
+from upseg_qgis.core.metadata_parsing import parse_metadata
 
 from .renderings import rendering_for
 

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from upseg_qgis.core.metadata import METADATA_KEY, ModelMetadata, parse_metadata
+from upseg_qgis.core.metadata import METADATA_KEY, ModelMetadata
+from upseg_qgis.core.metadata_parsing import parse_metadata
 
 from .metadata_builder import build_metadata
 from .parity import ParityReport, check_parity
@@ -214,6 +215,6 @@ def onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The decoded `upseg` metadata of an ONNX file (validated)."""
     proto = onnx.load(str(path), load_external_data=False)
     props = {p.key: p.value for p in proto.metadata_props}
-    from upseg_qgis.core.metadata import metadata_from_props
+    from upseg_qgis.core.metadata_parsing import metadata_from_props
 
     return metadata_from_props(props, str(path)).raw
