@@ -31,7 +31,8 @@ import yaml
 
 from model_export.evaluation.evaluate import evaluate_checkpoint, select_metric
 from model_export.training.ablation_stats import significance_section
-from model_export.training.train import REPO_ROOT, load_config, run
+from model_export.training.config import REPO_ROOT, load_config
+from model_export.training.train import run
 from upseg_qgis.core.metrics import jsonable
 
 WHAT: dict[str, str] = {
