@@ -63,7 +63,8 @@ HELP = {
     "share of each class (upseg:class_areas). Areas are ellipsoidal, in hectares.",
     "optical": "Optical layer (e.g. Sentinel-2).",
     "sar": "SAR layer (e.g. Sentinel-1, any CRS).",
-    "model": "UPSeg ONNX model; empty = the embedded default model.",
+    "model": "UPSeg model: an .onnx file or a catalogue model id; empty = the embedded default "
+    "model.",
     "mmu_ha": "Minimum mapping unit of the polygons in hectares (0: keep all).",
 }
 
@@ -82,8 +83,9 @@ def _add_inputs(model: Any) -> None:
         QgsProcessingParameterRasterLayer("optical", "Optical layer"),
         QgsProcessingParameterRasterLayer("sar", "SAR layer"),
         QgsProcessingParameterFile(
-            "model", "UPSeg model (empty: embedded default)",
-            QgsProcessingParameterFile.Behavior.File, "", None, True, "ONNX models (*.onnx)",
+            "model", "UPSeg model: .onnx file or catalogue model id (empty: embedded default)",
+            QgsProcessingParameterFile.Behavior.File, "", None, True,
+            "ONNX models (*.onnx);;All files (*)",  # "(*)": a catalogue id has no extension
         ),
         QgsProcessingParameterNumber(
             "mmu_ha", "Minimum mapping unit (ha)", QgsProcessingParameterNumber.Type.Double,
