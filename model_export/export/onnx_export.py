@@ -24,7 +24,7 @@ from upseg_qgis.core.metadata import METADATA_KEY, ModelMetadata
 from upseg_qgis.core.metadata_parsing import parse_metadata
 
 from .metadata_builder import build_metadata
-from .parity import ParityReport, check_parity
+from .parity import check_parity
 
 OPSET = 17
 
@@ -110,13 +110,11 @@ def export_checkpoint(
 
     model, ckpt = load_for_inference(str(checkpoint))
     model.eval()
+    stats = checkpoint_input_statistics(ckpt, data_root) if input_statistics else None
     meta_dict = build_metadata(
         ckpt, name=name, version=version, description=description, test_metrics=test_metrics,
-        tile_size=tile_size, overlap=overlap,
-        multiple_of=int(getattr(model.config, "output_stride", 32)), calibration=calibration,
-        input_statistics=checkpoint_input_statistics(ckpt, data_root) if input_statistics
-        else None,
-    )
+        tile_size=tile_size, overlap=overlap, calibration=calibration, input_statistics=stats,
+        multiple_of=int(getattr(model.config, "output_stride", 32)))
     meta = parse_metadata(meta_dict)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -129,9 +127,8 @@ def export_checkpoint(
         proto = export_graph(model, meta_dict, Path(tmp) / "raw.onnx", opset, optimize)
         final_tmp = Path(tmp) / "final.onnx"
         onnx.save(proto, str(final_tmp))
-        parity: ParityReport = check_parity(model, str(final_tmp), patches(), atol=atol)
-        report["parity"] = parity.as_dict()
-        variants: list[tuple[Path, Path]] = []
+        report["parity"] = check_parity(model, str(final_tmp), patches(), atol=atol).as_dict()
+        variants = []
         if fp16:
             variants.append(_fp16_variant(model, proto, Path(tmp), output, patches(), report))
         if int8:
@@ -140,9 +137,8 @@ def export_checkpoint(
         for tmp_file, final in variants:  # only once every check passed
             os.replace(tmp_file, final)
         os.replace(final_tmp, output)  # atomic: the output appears only when all checks passed
-    report["size_bytes"] = output.stat().st_size
-    report["metadata"] = {"name": meta.name, "variant": meta.variant, "classes": len(meta.classes)}
-    return report
+    return {**report, "size_bytes": output.stat().st_size,
+            "metadata": {"name": meta.name, "variant": meta.variant, "classes": len(meta.classes)}}
 
 
 def export_graph(model: Any, meta: dict[str, Any], raw_path: Path, opset: int,
