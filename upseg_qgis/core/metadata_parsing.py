@@ -58,36 +58,11 @@ def _str(v: Any, where: str) -> str:
 
 def _parse_input(name: str, d: dict[str, Any]) -> InputSpec:
     w = f"inputs.{name}."
-    bands_raw = _req(d, "bands", w)
-    if not isinstance(bands_raw, list) or not bands_raw:
-        raise MetadataError(f"upseg metadata: '{w}bands' must be a non-empty list.")
-    bands = tuple(
-        BandInfo(
-            name=_str(_req(b, "name", f"{w}bands[{i}]."), f"{w}bands[{i}].name"),
-            description=_str(_req(b, "description", f"{w}bands[{i}]."), f"{w}bands[{i}].desc"),
-            aliases=tuple(str(a) for a in b.get("aliases", [])),
-        )
-        for i, b in enumerate(bands_raw)
-    )
+    bands = _parse_bands(_req(d, "bands", w), w)
     units = _str(_req(d, "units", w), w + "units")
     if units not in UNITS:
         raise MetadataError(f"upseg metadata: '{w}units' is '{units}', not one of {list(UNITS)}.")
-    convs = []
-    for i, c in enumerate(d.get("conversions", [])):
-        src = _str(_req(c, "from", f"{w}conversions[{i}]."), f"{w}conversions[{i}].from")
-        if src not in UNITS:
-            raise MetadataError(
-                f"upseg metadata: '{w}conversions[{i}].from' is '{src}', not one of {list(UNITS)}."
-            )
-        convs.append(
-            Conversion(
-                source_units=src,
-                scale=_num(c.get("scale", 1.0), f"{w}conversions[{i}].scale"),
-                offset=_num(c.get("offset", 0.0), f"{w}conversions[{i}].offset"),
-                to_db=bool(c.get("to_db", False)),
-                description=str(c.get("description", "")),
-            )
-        )
+    convs = _parse_conversions(d.get("conversions", []), w)
     norm = _req(d, "normalisation", w)
     clip = _req(norm, "clip", w + "normalisation.")
     mean = _req(norm, "mean", w + "normalisation.")
@@ -116,6 +91,39 @@ def _parse_input(name: str, d: dict[str, Any]) -> InputSpec:
         valid_range=(float(vr[0]), float(vr[1])) if vr else None,
         statistics=stats,
     )
+
+
+def _parse_bands(bands_raw: Any, w: str) -> tuple[BandInfo, ...]:
+    if not isinstance(bands_raw, list) or not bands_raw:
+        raise MetadataError(f"upseg metadata: '{w}bands' must be a non-empty list.")
+    return tuple(
+        BandInfo(
+            name=_str(_req(b, "name", f"{w}bands[{i}]."), f"{w}bands[{i}].name"),
+            description=_str(_req(b, "description", f"{w}bands[{i}]."), f"{w}bands[{i}].desc"),
+            aliases=tuple(str(a) for a in b.get("aliases", [])),
+        )
+        for i, b in enumerate(bands_raw)
+    )
+
+
+def _parse_conversions(convs_raw: list[Any], w: str) -> list[Conversion]:
+    convs = []
+    for i, c in enumerate(convs_raw):
+        src = _str(_req(c, "from", f"{w}conversions[{i}]."), f"{w}conversions[{i}].from")
+        if src not in UNITS:
+            raise MetadataError(
+                f"upseg metadata: '{w}conversions[{i}].from' is '{src}', not one of {list(UNITS)}."
+            )
+        convs.append(
+            Conversion(
+                source_units=src,
+                scale=_num(c.get("scale", 1.0), f"{w}conversions[{i}].scale"),
+                offset=_num(c.get("offset", 0.0), f"{w}conversions[{i}].offset"),
+                to_db=bool(c.get("to_db", False)),
+                description=str(c.get("description", "")),
+            )
+        )
+    return convs
 
 
 def _parse_statistics(d: Any, n_bands: int, w: str) -> InputStatistics:
