@@ -42,103 +42,110 @@ def _qgis() -> Any:
 
 
 def build(out: Path) -> Path:
+    from qgis.core import QgsProcessingModelAlgorithm
+
+    model = QgsProcessingModelAlgorithm(
+        "UPSeg: segment, polygonise, area per class", "UPSeg examples", "upseg_examples"
+    )
+    model.setHelpContent(HELP)
+    _add_inputs(model)
+    _add_children(model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not model.toFile(str(out)):
+        raise SystemExit(f"could not write {out}")
+    return out
+
+
+HELP = {
+    "ALG_DESC": "Segments an optical + SAR pair with upseg:segment, turns the class "
+    "raster into polygons with class names and areas (upseg:polygonize, patches below "
+    "the minimum mapping unit merged into their neighbours) and tabulates the area and "
+    "share of each class (upseg:class_areas). Areas are ellipsoidal, in hectares.",
+    "optical": "Optical layer (e.g. Sentinel-2).",
+    "sar": "SAR layer (e.g. Sentinel-1, any CRS).",
+    "model": "UPSeg model: an .onnx file or a catalogue model id; empty = the embedded default "
+    "model.",
+    "mmu_ha": "Minimum mapping unit of the polygons in hectares (0: keep all).",
+}
+
+
+def _add_inputs(model: Any) -> None:
+    """The model's inputs, in a row along the top of the canvas."""
     from qgis.core import (
-        QgsProcessingModelAlgorithm,
-        QgsProcessingModelChildAlgorithm,
-        QgsProcessingModelOutput,
         QgsProcessingModelParameter,
         QgsProcessingParameterFile,
         QgsProcessingParameterNumber,
         QgsProcessingParameterRasterLayer,
     )
-    from qgis.core import (
-        QgsProcessingModelChildParameterSource as Src,
-    )
     from qgis.PyQt.QtCore import QPointF
 
-    model = QgsProcessingModelAlgorithm(
-        "UPSeg: segment, polygonise, area per class", "UPSeg examples", "upseg_examples"
+    params = (
+        QgsProcessingParameterRasterLayer("optical", "Optical layer"),
+        QgsProcessingParameterRasterLayer("sar", "SAR layer"),
+        QgsProcessingParameterFile(
+            "model", "UPSeg model: .onnx file or catalogue model id (empty: embedded default)",
+            QgsProcessingParameterFile.Behavior.File, "", None, True,
+            "ONNX models (*.onnx);;All files (*)",  # "(*)": a catalogue id has no extension
+        ),
+        QgsProcessingParameterNumber(
+            "mmu_ha", "Minimum mapping unit (ha)", QgsProcessingParameterNumber.Type.Double,
+            0.0, False, 0.0,
+        ),
     )
-    model.setHelpContent(
-        {
-            "ALG_DESC": "Segments an optical + SAR pair with upseg:segment, turns the class "
-            "raster into polygons with class names and areas (upseg:polygonize, patches below "
-            "the minimum mapping unit merged into their neighbours) and tabulates the area and "
-            "share of each class (upseg:class_areas). Areas are ellipsoidal, in hectares.",
-            "optical": "Optical layer (e.g. Sentinel-2).",
-            "sar": "SAR layer (e.g. Sentinel-1, any CRS).",
-            "model": "UPSeg ONNX model; empty = the embedded default model.",
-            "mmu_ha": "Minimum mapping unit of the polygons in hectares (0: keep all).",
-        }
-    )
-    for i, (name, param) in enumerate(
-        (
-            ("optical", QgsProcessingParameterRasterLayer("optical", "Optical layer")),
-            ("sar", QgsProcessingParameterRasterLayer("sar", "SAR layer")),
-            (
-                "model",
-                QgsProcessingParameterFile(
-                    "model", "UPSeg model (empty: embedded default)",
-                    QgsProcessingParameterFile.Behavior.File, "", None, True,
-                    "ONNX models (*.onnx)",
-                ),
-            ),
-            (
-                "mmu_ha",
-                QgsProcessingParameterNumber(
-                    "mmu_ha", "Minimum mapping unit (ha)", QgsProcessingParameterNumber.Type.Double,
-                    0.0, False, 0.0,
-                ),
-            ),
-        )
-    ):
-        mp = QgsProcessingModelParameter(name)
+    for i, param in enumerate(params):
+        mp = QgsProcessingModelParameter(param.name())
         mp.setPosition(QPointF(120 + 220 * i, 60))
         model.addModelParameter(param, mp)
 
-    def child(alg_id: str, child_id: str, desc: str, y: float) -> QgsProcessingModelChildAlgorithm:
-        c = QgsProcessingModelChildAlgorithm(alg_id)
-        c.setChildId(child_id)
-        c.setDescription(desc)
-        c.setPosition(QPointF(340, y))
-        return c
 
-    def output(c: QgsProcessingModelChildAlgorithm, child_output: str, name: str,
-               desc: str, mandatory: bool) -> None:
-        o = QgsProcessingModelOutput(name, desc)
-        # QGIS 3.22 still asks for every model output (pass TEMPORARY_OUTPUT to skip one);
-        # newer versions make the non-mandatory ones optional.
-        o.setMandatory(mandatory)
-        o.setChildId(c.childId())
-        o.setChildOutputName(child_output)
-        o.setDescription(desc)
-        outs = dict(c.modelOutputs())
-        outs[name] = o
-        c.setModelOutputs(outs)
+def _child(alg_id: str, child_id: str, desc: str, y: float) -> Any:
+    from qgis.core import QgsProcessingModelChildAlgorithm
+    from qgis.PyQt.QtCore import QPointF
 
-    seg = child("upseg:segment", "upseg", "Segment optical + SAR", 180)
+    c = QgsProcessingModelChildAlgorithm(alg_id)
+    c.setChildId(child_id)
+    c.setDescription(desc)
+    c.setPosition(QPointF(340, y))
+    return c
+
+
+def _output(c: Any, child_output: str, name: str, desc: str, mandatory: bool) -> None:
+    from qgis.core import QgsProcessingModelOutput
+
+    o = QgsProcessingModelOutput(name, desc)
+    # QGIS 3.22 still asks for every model output (pass TEMPORARY_OUTPUT to skip one);
+    # newer versions make the non-mandatory ones optional.
+    o.setMandatory(mandatory)
+    o.setChildId(c.childId())
+    o.setChildOutputName(child_output)
+    o.setDescription(desc)
+    outs = dict(c.modelOutputs())
+    outs[name] = o
+    c.setModelOutputs(outs)
+
+
+def _add_children(model: Any) -> None:
+    """segment -> polygonize and class_areas, each with its model output."""
+    from qgis.core import QgsProcessingModelChildParameterSource as Src
+
+    seg = _child("upseg:segment", "upseg", "Segment optical + SAR", 180)
     seg.addParameterSources("OPTICAL", [Src.fromModelParameter("optical")])
     seg.addParameterSources("SAR", [Src.fromModelParameter("sar")])
     seg.addParameterSources("MODEL", [Src.fromModelParameter("model")])
     seg.addParameterSources("DEVICE", [Src.fromStaticValue("auto")])
-    output(seg, "OUTPUT", "classes", "Classes", False)
+    _output(seg, "OUTPUT", "classes", "Classes", False)
     model.addChildAlgorithm(seg)
 
-    poly = child("upseg:polygonize", "polygonize", "Class polygons", 280)
+    poly = _child("upseg:polygonize", "polygonize", "Class polygons", 280)
     poly.addParameterSources("INPUT", [Src.fromChildOutput("upseg", "OUTPUT")])
     poly.addParameterSources("MMU_HA", [Src.fromModelParameter("mmu_ha")])
-    output(poly, "OUTPUT", "polygons", "Class polygons", False)
+    _output(poly, "OUTPUT", "polygons", "Class polygons", False)
     model.addChildAlgorithm(poly)
 
-    areas = child("upseg:class_areas", "areas", "Area per class", 380)
+    areas = _child("upseg:class_areas", "areas", "Area per class", 380)
     areas.addParameterSources("INPUT", [Src.fromChildOutput("upseg", "OUTPUT")])
-    output(areas, "OUTPUT", "class_areas", "Area per class", True)
+    _output(areas, "OUTPUT", "class_areas", "Area per class", True)
     model.addChildAlgorithm(areas)
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if not model.toFile(str(out)):
-        raise SystemExit(f"could not write {out}")
-    return out
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from osgeo import gdal
 
 from tests.toy_model import toy_metadata
 from upseg_qgis.core.bands import BandSelectionError, select_bands
-from upseg_qgis.core.metadata import parse_metadata
+from upseg_qgis.core.metadata_parsing import parse_metadata
 from upseg_qgis.core.reading import band_data_types, band_labels, open_raster
 from upseg_qgis.core.sampling import sample_values
 from upseg_qgis.core.units import UnitsError, ValueStats, plausible_units, resolve_units

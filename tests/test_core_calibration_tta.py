@@ -10,7 +10,7 @@ import pytest
 from osgeo import gdal
 
 from tests.toy_model import build_toy_model, toy_metadata, write_raster
-from upseg_qgis.core.metadata import parse_metadata
+from upseg_qgis.core.metadata_parsing import parse_metadata
 from upseg_qgis.core.options import InputOptions, RuntimeOptions
 from upseg_qgis.core.pipeline import Reporter, segment
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.toy_model import toy_metadata
 from upseg_qgis.core.input_check import band_checks, unlike_training_warning
-from upseg_qgis.core.metadata import parse_metadata
+from upseg_qgis.core.metadata_parsing import parse_metadata
 from upseg_qgis.core.tta import FLIPS, runs_per_tile, with_tta
 
 # Ranges as measured on OMBRIA train/ (8-bit SAR: patch medians 71-215, spreads 17-125).

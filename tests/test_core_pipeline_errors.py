@@ -162,10 +162,10 @@ def test_errors_are_the_same_whatever_gdal_exception_mode(
     scene: dict[str, Path], tmp_path: Path, exceptions: bool
 ) -> None:
     """Another plugin may have called gdal.UseExceptions(); the core must not care."""
-    from osgeo import gdal
+    from tests.gdal_modes import exception_modes, set_exception_modes
 
-    before = gdal.GetUseExceptions()
-    (gdal.UseExceptions if exceptions else gdal.DontUseExceptions)()
+    before = exception_modes()
+    set_exception_modes([exceptions, before[1], before[2]] if exceptions else [False] * 3)
     try:
         far = write_raster(tmp_path / "far.tif", np.full((1, 9, 9), -9, np.float32),
                            (60.0, 1e-4, 0, 10.0, 0, -1e-4))
@@ -182,5 +182,5 @@ def test_errors_are_the_same_whatever_gdal_exception_mode(
                     model=str(scene["model"]), runtime=RuntimeOptions(device="cpu"))
         assert Path(r.output).is_file()
     finally:
-        (gdal.UseExceptions if before else gdal.DontUseExceptions)()
+        set_exception_modes(before)
     _nothing_left(tmp_path)

@@ -12,7 +12,7 @@ import numpy as np
 from osgeo import gdal
 
 from tests.toy_model import build_toy_model, toy_logits, toy_metadata
-from upseg_qgis.core.metadata import parse_metadata
+from upseg_qgis.core.metadata_parsing import parse_metadata
 from upseg_qgis.core.pipeline import Reporter, RuntimeOptions, segment
 
 

@@ -14,7 +14,7 @@ from upseg_qgis.core.blend import Blender, classes_and_confidence
 from upseg_qgis.core.chunks import Chunk, cut_tiles, normalise
 from upseg_qgis.core.gdal_errors import RasterError
 from upseg_qgis.core.inference import InferenceError, ModelRunner, describe_run_error
-from upseg_qgis.core.metadata import parse_metadata
+from upseg_qgis.core.metadata_parsing import parse_metadata
 from upseg_qgis.core.options import InputOptions, TilingOptions
 from upseg_qgis.core.plan import plan_run
 from upseg_qgis.core.reporting import CancelledError, Clock, Reporter

@@ -10,7 +10,7 @@ import pytest
 from osgeo import gdal
 
 from tests.toy_model import build_toy_model, geographic_scene, toy_metadata
-from upseg_qgis.core.metadata import parse_metadata
+from upseg_qgis.core.metadata_parsing import parse_metadata
 from upseg_qgis.core.pipeline import RuntimeOptions, segment
 from upseg_qgis.core.styling import category_names, colour_table, paletted_qml
 

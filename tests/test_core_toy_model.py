@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tests.toy_model import build_toy_model, toy_logits, toy_metadata
-from upseg_qgis.core.metadata import SCHEMA_PATH, parse_metadata
+from upseg_qgis.core.metadata import SCHEMA_PATH
+from upseg_qgis.core.metadata_parsing import parse_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -13,7 +13,8 @@ import pytest
 from model_export.export import onnx_export
 from model_export.export.onnx_export import export_checkpoint, onnx_metadata
 from model_export.export.parity import ParityError
-from upseg_qgis.core.metadata import METADATA_KEY, SCHEMA_PATH, parse_metadata
+from upseg_qgis.core.metadata import METADATA_KEY, SCHEMA_PATH
+from upseg_qgis.core.metadata_parsing import parse_metadata
 
 
 @pytest.fixture(scope="module")

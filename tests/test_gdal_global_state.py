@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.gdal_modes import exception_modes, set_exception_modes
 from tests.toy_model import build_toy_model, geographic_scene
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,30 +59,17 @@ def test_importing_every_module_leaves_the_gdal_mode_alone(mode: str) -> None:
 
 @pytest.mark.parametrize("on", [False, True])
 def test_running_the_core_leaves_the_gdal_mode_alone(tmp_path: Path, on: bool) -> None:
-    from osgeo import gdal, ogr, osr
-
     from upseg_qgis.core.evaluation import evaluate_rasters
     from upseg_qgis.core.pipeline import RuntimeOptions, segment
 
-    modules = (gdal, ogr, osr)
-    saved = [m.GetUseExceptions() for m in modules]
-
-    def switch(states: list[bool]) -> None:
-        pairs = list(zip(modules, states, strict=True))
-        for m, state in reversed(pairs):  # GDAL wants them switched off in reverse order
-            if not state and m.GetUseExceptions():
-                m.DontUseExceptions()
-        for m, state in pairs:
-            if state and not m.GetUseExceptions():
-                m.UseExceptions()
-
+    saved = exception_modes()
     try:
-        switch([on] * 3)
+        set_exception_modes([on] * 3)
         opt, sar = geographic_scene(tmp_path, width=40, height=30)
         r = segment(str(opt), str(sar), str(tmp_path / "out.tif"),
                     model=str(build_toy_model(tmp_path / "toy.onnx")),
                     runtime=RuntimeOptions(device="cpu"))
         evaluate_rasters(r.output, r.output)
-        assert [m.GetUseExceptions() for m in modules] == [int(on)] * 3
+        assert exception_modes() == [on] * 3
     finally:
-        switch([bool(x) for x in saved])
+        set_exception_modes(saved)

@@ -264,7 +264,7 @@ def test_dialog_shows_what_an_analyst_sets_first(upseg_provider: Any) -> None:
 def test_help_states_the_defaults_the_code_uses(upseg_provider: Any) -> None:
     from qgis.core import QgsApplication
 
-    from upseg_qgis.algorithms.segment import UNIT_OPTIONS
+    from upseg_qgis.algorithms.segment_parameters import UNIT_OPTIONS
     from upseg_qgis.core import defaults
     from upseg_qgis.core.metadata import INPUT_UNITS
 

@@ -5,10 +5,11 @@ QgsProcessingException with the core's message, which says what to do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from qgis.core import QgsProcessingException, QgsProcessingFeedback
+from qgis.core import QgsProcessingException, QgsProcessingFeedback, QgsProcessingParameterFile
 
+from . import qt_compat as qt
 from .core.catalogue import CatalogueError
 from .core.download import DownloadCancelledError, DownloadError
 from .core.model_store import CatalogueSet, StoreConfig, load_catalogues
@@ -20,6 +21,13 @@ MIB = 1 << 20
 # The file filter of MODEL parameters: .onnx first in the browser, and "(*)" so that a
 # catalogue id (no extension) is an acceptable value too.
 MODEL_FILE_FILTER = "ONNX models (*.onnx);;All files (*)"
+
+
+def model_parameter(name: str, tr: Callable[[str], str]) -> QgsProcessingParameterFile:
+    """The optional MODEL parameter: an .onnx file, a catalogue id, or empty for the default."""
+    return QgsProcessingParameterFile(
+        name, tr("Model (an .onnx file or a catalogue model id; empty: the embedded default "
+                 "model)"), qt.FILE_BEHAVIOR_FILE, "", None, True, MODEL_FILE_FILTER)
 
 
 def split_catalogues(text: str | None) -> list[str]:

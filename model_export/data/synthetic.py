@@ -175,6 +175,62 @@ def _write(path: Path, array: np.ndarray, gt: tuple[float, ...], srs: osr.Spatia
     ds = None  # noqa: F841 - closes the file
 
 
+def _write_optical_grid(paths: dict[str, Path], optical: np.ndarray, layout: np.ndarray,
+                        cloud: np.ndarray, label_coding: str,
+                        grid: tuple[tuple[float, ...], osr.SpatialReference],
+                        meta: dict[str, str]) -> None:
+    """The optical, label and cloud GeoTIFFs: all three on the optical grid."""
+    opt_gt, opt_srs = grid
+    _write(paths["optical"], np.round(optical).astype(np.uint16), opt_gt, opt_srs, gdal.GDT_UInt16,
+           [f"synthetic {b}, reflectance x 10000" for b in ("blue", "green", "red", "nir")],
+           {**meta, "UNITS": "reflectance x 10000"})
+    codes = layout * 10 if label_coding == "whu" else layout
+    _write(paths["label"], codes.astype(np.uint8), opt_gt, opt_srs, gdal.GDT_Byte,
+           [f"synthetic land cover ({label_coding} coding)"], meta)
+    _write(paths["cloud"], np.round(cloud * 100).astype(np.uint8), opt_gt, opt_srs, gdal.GDT_Byte,
+           ["synthetic cloud opacity, percent"], meta)
+
+
+def _extent_in(footprint: tuple[float, float, float, float], src: osr.SpatialReference,
+               dst: osr.SpatialReference) -> tuple[float, float, float, float]:
+    """(xmin, ymin, xmax, ymax) in `dst` of the (x0, x1, y0, y1) `footprint` in `src`: the
+    bounding box of 21 points along each edge (a reprojected rectangle bends)."""
+    ex0, ex1, ey0, ey1 = footprint
+    if dst.IsSame(src):
+        return ex0, ey0, ex1, ey1
+    to_dst = osr.CoordinateTransformation(src, dst)
+    edge = np.linspace(0.0, 1.0, 21)
+    ring = ([(ex0 + t * (ex1 - ex0), ey0) for t in edge]
+            + [(ex0 + t * (ex1 - ex0), ey1) for t in edge]
+            + [(ex0, ey0 + t * (ey1 - ey0)) for t in edge]
+            + [(ex1, ey0 + t * (ey1 - ey0)) for t in edge])
+    pts = np.array(to_dst.TransformPoints(ring))
+    return pts[:, 0].min(), pts[:, 1].min(), pts[:, 0].max(), pts[:, 1].max()
+
+
+def _ground_under(big: np.ndarray, pad: int, sar_gt: tuple[float, ...], shape: tuple[int, int],
+                  sar_srs: osr.SpatialReference, opt_gt: tuple[float, ...],
+                  opt_srs: osr.SpatialReference) -> tuple[np.ndarray, np.ndarray]:
+    """(ground-truth class under each SAR pixel, whether it lies inside the padded ground)."""
+    sh, sw = shape
+    sx0, res, sy1 = sar_gt[0], sar_gt[1], sar_gt[3]
+    x0, gsd, y0 = opt_gt[0], opt_gt[1], opt_gt[3]
+    # Centre of each SAR pixel -> optical CRS -> nearest cell of the padded ground truth.
+    cx = sx0 + (np.arange(sw) + 0.5) * res
+    cy = sy1 - (np.arange(sh) + 0.5) * res
+    gx, gy = np.meshgrid(cx, cy)
+    if sar_srs.IsSame(opt_srs):
+        ox, oy = gx, gy
+    else:
+        to_opt = osr.CoordinateTransformation(sar_srs, opt_srs)
+        back = np.array(to_opt.TransformPoints(np.column_stack([gx.ravel(), gy.ravel()])))
+        ox, oy = back[:, 0].reshape(sh, sw), back[:, 1].reshape(sh, sw)
+    col = np.floor((ox - x0) / gsd).astype(np.int64) + pad
+    row = np.floor((y0 - oy) / gsd).astype(np.int64) + pad
+    inside = (row >= 0) & (row < big.shape[0]) & (col >= 0) & (col < big.shape[1])
+    return big[np.clip(row, 0, big.shape[0] - 1), np.clip(col, 0, big.shape[1] - 1)], inside
+
+
 def write_synthetic_scene(out_dir: str | os.PathLike[str], width: int = 256, height: int = 256,
                           *, seed: int = 0, gsd: float = 10.0, optical_crs: str = "EPSG:32650",
                           origin: tuple[float, float] = (240000.0, 3380000.0),
@@ -211,51 +267,20 @@ def write_synthetic_scene(out_dir: str | os.PathLike[str], width: int = 256, hei
     meta = {"SYNTHETIC": "YES", "SEED": str(seed),
             "DESCRIPTION": "synthetic scene from model_export.data.synthetic; not real data"}
     paths = {k: out / f"{prefix}_{k}.tif" for k in ("optical", "sar", "label", "cloud")}
-    _write(paths["optical"], np.round(optical).astype(np.uint16), opt_gt, opt_srs, gdal.GDT_UInt16,
-           [f"synthetic {b}, reflectance x 10000" for b in ("blue", "green", "red", "nir")],
-           {**meta, "UNITS": "reflectance x 10000"})
-    codes = layout * 10 if label_coding == "whu" else layout
-    _write(paths["label"], codes.astype(np.uint8), opt_gt, opt_srs, gdal.GDT_Byte,
-           [f"synthetic land cover ({label_coding} coding)"], meta)
-    _write(paths["cloud"], np.round(cloud * 100).astype(np.uint8), opt_gt, opt_srs, gdal.GDT_Byte,
-           ["synthetic cloud opacity, percent"], meta)
+    _write_optical_grid(paths, optical, layout, cloud, label_coding, (opt_gt, opt_srs), meta)
 
     # SAR grid: bounding box of the (grown) optical footprint in the SAR CRS.
     sar_srs = _srs(sar_crs) if sar_crs else opt_srs
-    same = sar_srs.IsSame(opt_srs)
     if sar_resolution is None:
+        same = sar_srs.IsSame(opt_srs)
         sar_resolution = gsd if (same or not sar_srs.IsGeographic()) else gsd / 111320.0
     mx, my = sar_margin * width * gsd, sar_margin * height * gsd
-    ex0, ex1, ey0, ey1 = x0 - mx, x0 + width * gsd + mx, y0 - height * gsd - my, y0 + my
-    if same:
-        sx0, sy1, sx1, sy0 = ex0, ey1, ex1, ey0
-    else:
-        to_sar = osr.CoordinateTransformation(opt_srs, sar_srs)
-        edge = np.linspace(0.0, 1.0, 21)
-        ring = ([(ex0 + t * (ex1 - ex0), ey0) for t in edge]
-                + [(ex0 + t * (ex1 - ex0), ey1) for t in edge]
-                + [(ex0, ey0 + t * (ey1 - ey0)) for t in edge]
-                + [(ex1, ey0 + t * (ey1 - ey0)) for t in edge])
-        pts = np.array(to_sar.TransformPoints(ring))
-        sx0, sy0 = pts[:, 0].min(), pts[:, 1].min()
-        sx1, sy1 = pts[:, 0].max(), pts[:, 1].max()
+    footprint = (x0 - mx, x0 + width * gsd + mx, y0 - height * gsd - my, y0 + my)
+    sx0, sy0, sx1, sy1 = _extent_in(footprint, opt_srs, sar_srs)
     sw = max(1, int(math.ceil((sx1 - sx0) / sar_resolution)))
     sh = max(1, int(math.ceil((sy1 - sy0) / sar_resolution)))
     sar_gt = (sx0, sar_resolution, 0.0, sy1, 0.0, -sar_resolution)
-    # Centre of each SAR pixel -> optical CRS -> nearest cell of the padded ground truth.
-    cx = sx0 + (np.arange(sw) + 0.5) * sar_resolution
-    cy = sy1 - (np.arange(sh) + 0.5) * sar_resolution
-    gx, gy = np.meshgrid(cx, cy)
-    if same:
-        ox, oy = gx, gy
-    else:
-        to_opt = osr.CoordinateTransformation(sar_srs, opt_srs)
-        back = np.array(to_opt.TransformPoints(np.column_stack([gx.ravel(), gy.ravel()])))
-        ox, oy = back[:, 0].reshape(sh, sw), back[:, 1].reshape(sh, sw)
-    col = np.floor((ox - x0) / gsd).astype(np.int64) + pad
-    row = np.floor((y0 - oy) / gsd).astype(np.int64) + pad
-    inside = (row >= 0) & (row < big.shape[0]) & (col >= 0) & (col < big.shape[1])
-    sar_layout = big[np.clip(row, 0, big.shape[0] - 1), np.clip(col, 0, big.shape[1] - 1)]
+    sar_layout, inside = _ground_under(big, pad, sar_gt, (sh, sw), sar_srs, opt_gt, opt_srs)
     sar = synthetic_sar_db(sar_layout, rng)
     sar[0][~inside] = SAR_NODATA
     _write(paths["sar"], sar, sar_gt, sar_srs, gdal.GDT_Float32, ["synthetic VV, dB"],

@@ -147,7 +147,7 @@ def calibration_section(spec: dict[str, Any], name: str) -> tuple[list[str], dic
 
 def write_report(spec: dict[str, Any], results: dict[str, list[dict[str, Any]]],
                  argv: list[str] | None = None) -> Path:
-    from model_export.training.train import REPO_ROOT
+    from model_export.training.config import REPO_ROOT
 
     path = REPO_ROOT / spec.get("report", "docs/validation.md")
     default = spec.get("default_candidate", spec["candidates"][0]["name"])

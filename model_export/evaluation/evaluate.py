@@ -138,7 +138,7 @@ def evaluate_checkpoint(checkpoint: str | Path, split: str = "test",
     from model_export.data.spec import DatasetSpec
     from model_export.data.transforms import build_transforms
     from model_export.training.checkpoint import load_for_inference
-    from model_export.training.train import deep_merge
+    from model_export.training.config import deep_merge
 
     model, ckpt = load_for_inference(checkpoint, device)
     dcfg = deep_merge(ckpt["config"]["data"], data_overrides or {})

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from upseg_qgis.core.metadata import ModelMetadata, metadata_from_props
+from upseg_qgis.core.metadata import ModelMetadata
+from upseg_qgis.core.metadata_parsing import metadata_from_props
 from upseg_qgis.core.metrics import ConfusionMatrix, jsonable
 
 from .otsu import otsu_water

@@ -135,7 +135,7 @@ def report(rows: list[dict[str, Any]], chip: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from model_export.data._io import default_data_root
-    from model_export.training.train import REPO_ROOT
+    from model_export.training.config import REPO_ROOT
 
     p = argparse.ArgumentParser(prog="python -m model_export rendering-check",
                                 description=__doc__,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from upseg_qgis.core.metadata import SCHEMA_VERSION, parse_metadata
+from upseg_qgis.core.metadata import SCHEMA_VERSION
+from upseg_qgis.core.metadata_parsing import parse_metadata
 
 from .renderings import rendering_for
 
@@ -61,6 +62,28 @@ def encoder_block(model_config: dict[str, Any]) -> dict[str, Any]:
     return block
 
 
+def _training_block(ckpt: dict[str, Any], test_metrics: dict[str, Any] | None
+                    ) -> dict[str, Any]:
+    """What the model was trained on and how, and how it scored."""
+    dataset = ckpt["dataset"]
+    train_cfg = ckpt.get("config", {})
+    training: dict[str, Any] = {
+        "dataset": dataset.get("name", ""),
+        "dataset_description": dataset.get("description", ""),
+        "dataset_citation": dataset.get("citation", ""),
+        "dataset_licence": dataset.get("licence", ""),
+        "epochs": ckpt.get("epoch"),
+        "seed": ckpt.get("seed"),
+        "validation_metrics": ckpt.get("val_metrics", {}),
+        "exported": _dt.date.today().isoformat(),
+    }
+    if isinstance(train_cfg, dict) and train_cfg:
+        training["config"] = train_cfg
+    if test_metrics:
+        training["test_metrics"] = test_metrics
+    return training
+
+
 def build_metadata(
     ckpt: dict[str, Any],
     *,
@@ -81,21 +104,6 @@ def build_metadata(
     per modality, from :func:`model_export.export.input_statistics.patch_statistics`.
     """
     dataset = ckpt["dataset"]
-    train_cfg = ckpt.get("config", {})
-    training: dict[str, Any] = {
-        "dataset": dataset.get("name", ""),
-        "dataset_description": dataset.get("description", ""),
-        "dataset_citation": dataset.get("citation", ""),
-        "dataset_licence": dataset.get("licence", ""),
-        "epochs": ckpt.get("epoch"),
-        "seed": ckpt.get("seed"),
-        "validation_metrics": ckpt.get("val_metrics", {}),
-        "exported": _dt.date.today().isoformat(),
-    }
-    if isinstance(train_cfg, dict) and train_cfg:
-        training["config"] = train_cfg
-    if test_metrics:
-        training["test_metrics"] = test_metrics
     meta = {
         "schema_version": SCHEMA_VERSION,
         "model": {
@@ -115,7 +123,7 @@ def build_metadata(
                    for m in ("optical", "sar")},
         "gsd_m": float(dataset.get("gsd_m") or 10.0),
         "tiling": {"tile_size": tile_size, "overlap": overlap, "multiple_of": multiple_of},
-        "training": training,
+        "training": _training_block(ckpt, test_metrics),
         "licence": licence,
         "citation": METHOD_CITATION,
     }

@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import onnx
 
-from upseg_qgis.core.metadata import METADATA_KEY, ModelMetadata, parse_metadata
+from upseg_qgis.core.metadata import METADATA_KEY, ModelMetadata
+from upseg_qgis.core.metadata_parsing import parse_metadata
 
 from .metadata_builder import build_metadata
-from .parity import ParityReport, check_parity
+from .parity import check_parity
 
 OPSET = 17
 
@@ -103,68 +104,85 @@ def export_checkpoint(
     ``calibration``: ``{"temperature": T, ...}`` for the metadata; ``input_statistics``: compute
     the training inputs' statistics (reads the training split once) for the plugin's check.
     """
-    from model_export.models.onnx_compat import export_onnx
     from model_export.training.checkpoint import load_for_inference
 
     from .input_statistics import checkpoint_input_statistics
 
     model, ckpt = load_for_inference(str(checkpoint))
     model.eval()
+    stats = checkpoint_input_statistics(ckpt, data_root) if input_statistics else None
     meta_dict = build_metadata(
         ckpt, name=name, version=version, description=description, test_metrics=test_metrics,
-        tile_size=tile_size, overlap=overlap,
-        multiple_of=int(getattr(model.config, "output_stride", 32)), calibration=calibration,
-        input_statistics=checkpoint_input_statistics(ckpt, data_root) if input_statistics
-        else None,
-    )
+        tile_size=tile_size, overlap=overlap, calibration=calibration, input_statistics=stats,
+        multiple_of=int(getattr(model.config, "output_stride", 32)))
     meta = parse_metadata(meta_dict)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"output": str(output), "opset": opset}
+
+    def patches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        return real_patches(ckpt, meta, parity_patches, 4, data_root)
+
     with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
-        raw_path = Path(tmp) / "raw.onnx"
-        export_onnx(model, str(raw_path), opset=opset)
-        proto = onnx.load(str(raw_path))
-        if optimize:
-            proto = simplify(proto)
-        attach_metadata(proto, meta_dict)
-        onnx.checker.check_model(proto, full_check=True)
+        proto = export_graph(model, meta_dict, Path(tmp) / "raw.onnx", opset, optimize)
         final_tmp = Path(tmp) / "final.onnx"
         onnx.save(proto, str(final_tmp))
-        parity: ParityReport = check_parity(
-            model, str(final_tmp), real_patches(ckpt, meta, parity_patches, 4, data_root),
-            atol=atol,
-        )
-        report["parity"] = parity.as_dict()
-        variants: list[tuple[Path, Path]] = []
+        report["parity"] = check_parity(model, str(final_tmp), patches(), atol=atol).as_dict()
+        variants = []
         if fp16:
-            fp16_tmp = Path(tmp) / "fp16.onnx"
-            onnx.save(to_fp16(proto), str(fp16_tmp))
-            # fp16 is for GPUs: argmax agreement matters, logits may differ by ~1e-2.
-            report["fp16_parity"] = check_parity(
-                model, str(fp16_tmp), real_patches(ckpt, meta, parity_patches, 4, data_root),
-                atol=0.25, min_agreement=0.99,
-            ).as_dict()
-            variants.append((fp16_tmp, output.with_name(output.stem + "_fp16.onnx")))
-            report["fp16_output"] = str(variants[-1][1])
+            variants.append(_fp16_variant(model, proto, Path(tmp), output, patches(), report))
         if int8:
-            from .quantize import count_quantised, quantize_int8
-
-            int8_tmp = quantize_int8(final_tmp, Path(tmp) / "int8.onnx")
-            # int8 changes logits by far more than 1e-4: the class map is what is checked.
-            report["int8_parity"] = check_parity(
-                model, str(int8_tmp), real_patches(ckpt, meta, parity_patches, 4, data_root),
-                atol=float("inf"), min_agreement=min_int8_agreement,
-            ).as_dict()
-            report["int8_parity"]["quantised_matmuls"] = count_quantised(int8_tmp)
-            variants.append((int8_tmp, output.with_name(output.stem + "_int8.onnx")))
-            report["int8_output"] = str(variants[-1][1])
+            variants.append(_int8_variant(model, final_tmp, output, patches(),
+                                          min_int8_agreement, report))
         for tmp_file, final in variants:  # only once every check passed
             os.replace(tmp_file, final)
         os.replace(final_tmp, output)  # atomic: the output appears only when all checks passed
-    report["size_bytes"] = output.stat().st_size
-    report["metadata"] = {"name": meta.name, "variant": meta.variant, "classes": len(meta.classes)}
-    return report
+    return {**report, "size_bytes": output.stat().st_size,
+            "metadata": {"name": meta.name, "variant": meta.variant, "classes": len(meta.classes)}}
+
+
+def export_graph(model: Any, meta: dict[str, Any], raw_path: Path, opset: int,
+                 optimize: bool) -> onnx.ModelProto:
+    """The model's graph with `meta` attached, optionally simplified, through onnx.checker."""
+    from model_export.models.onnx_compat import export_onnx
+
+    export_onnx(model, str(raw_path), opset=opset)
+    proto = onnx.load(str(raw_path))
+    if optimize:
+        proto = simplify(proto)
+    attach_metadata(proto, meta)
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def _fp16_variant(model: Any, proto: onnx.ModelProto, tmp: Path, output: Path,
+                  patches: Iterator[tuple[np.ndarray, np.ndarray]],
+                  report: dict[str, Any]) -> tuple[Path, Path]:
+    """The checked fp16 file in `tmp` and where it goes; its parity into `report`."""
+    fp16_tmp = tmp / "fp16.onnx"
+    onnx.save(to_fp16(proto), str(fp16_tmp))
+    # fp16 is for GPUs: argmax agreement matters, logits may differ by ~1e-2.
+    report["fp16_parity"] = check_parity(model, str(fp16_tmp), patches, atol=0.25,
+                                         min_agreement=0.99).as_dict()
+    final = output.with_name(output.stem + "_fp16.onnx")
+    report["fp16_output"] = str(final)
+    return fp16_tmp, final
+
+
+def _int8_variant(model: Any, final_tmp: Path, output: Path,
+                  patches: Iterator[tuple[np.ndarray, np.ndarray]], min_agreement: float,
+                  report: dict[str, Any]) -> tuple[Path, Path]:
+    """The checked int8 file beside `final_tmp` and where it goes; its parity into `report`."""
+    from .quantize import count_quantised, quantize_int8
+
+    int8_tmp = quantize_int8(final_tmp, final_tmp.with_name("int8.onnx"))
+    # int8 changes logits by far more than 1e-4: the class map is what is checked.
+    report["int8_parity"] = check_parity(model, str(int8_tmp), patches, atol=float("inf"),
+                                         min_agreement=min_agreement).as_dict()
+    report["int8_parity"]["quantised_matmuls"] = count_quantised(int8_tmp)
+    final = output.with_name(output.stem + "_int8.onnx")
+    report["int8_output"] = str(final)
+    return int8_tmp, final
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,6 +232,6 @@ def onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The decoded `upseg` metadata of an ONNX file (validated)."""
     proto = onnx.load(str(path), load_external_data=False)
     props = {p.key: p.value for p in proto.metadata_props}
-    from upseg_qgis.core.metadata import metadata_from_props
+    from upseg_qgis.core.metadata_parsing import metadata_from_props
 
     return metadata_from_props(props, str(path)).raw

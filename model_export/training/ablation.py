@@ -31,7 +31,8 @@ import yaml
 
 from model_export.evaluation.evaluate import evaluate_checkpoint, select_metric
 from model_export.training.ablation_stats import significance_section
-from model_export.training.train import REPO_ROOT, load_config, run
+from model_export.training.config import REPO_ROOT, load_config
+from model_export.training.train import run
 from upseg_qgis.core.metrics import jsonable
 
 WHAT: dict[str, str] = {
@@ -108,8 +109,9 @@ def verdict(means: dict[str, float], stds: dict[str, float], variants: Sequence[
     return text
 
 
-def write_report(path: Path, results: list[dict[str, Any]], variants: Sequence[str],
-                 command: str, budget: dict[str, Any], split: str, wall_seconds: float) -> str:
+def _summary_rows(results: list[dict[str, Any]], variants: Sequence[str]
+                  ) -> tuple[list[str], dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """The table's rows (mean ± std over seeds), and the means and stds per variant and column."""
     rows = []
     means: dict[str, dict[str, float]] = {}
     stds: dict[str, dict[str, float]] = {}
@@ -125,16 +127,23 @@ def write_report(path: Path, results: list[dict[str, Any]], variants: Sequence[s
         minutes = np.mean([r["train_seconds"] for r in rs]) / 60 if rs else math.nan
         rows.append(f"| `{v}` | {WHAT.get(v, '')} | {' | '.join(cells)} | {params / 1e3:.0f} k | "
                     f"{minutes:.1f} | {len(rs)} |")
-    computed = verdict({v: means[v]["water IoU"] for v in variants},
-                       {v: stds[v]["water IoU"] for v in variants}, variants)
-    seed_rows = [
+    return rows, means, stds
+
+
+def _seed_rows(results: list[dict[str, Any]], variants: Sequence[str]) -> list[str]:
+    return [
         f"| `{r['model']}` | {r['seed']} | {r['best_epoch']} | "
         + " | ".join(f"{100 * select_metric(r['test'], key):.2f}" for _, key in COLUMNS)
         + f" | {r['train_seconds'] / 60:.1f} |"
         for v in variants for r in sorted((x for x in results if x["model"] == v),
                                           key=lambda x: x["seed"])
     ]
-    text = "\n".join([
+
+
+def _report_header(command: str, budget: dict[str, Any], split: str,
+                   wall_seconds: float) -> list[str]:
+    """Title, command line, date, machine, data and budget: what makes the table reproducible."""
+    return [
         f"# {budget['title']}",
         "",
         "Produced by the ablation command; do not edit by hand. Command line:",
@@ -159,6 +168,16 @@ def write_report(path: Path, results: list[dict[str, Any]], variants: Sequence[s
         "augmentations).",
         "- Values: mean ± sample standard deviation over seeds, in %.",
         "",
+    ]
+
+
+def write_report(path: Path, results: list[dict[str, Any]], variants: Sequence[str],
+                 command: str, budget: dict[str, Any], split: str, wall_seconds: float) -> str:
+    rows, means, stds = _summary_rows(results, variants)
+    computed = verdict({v: means[v]["water IoU"] for v in variants},
+                       {v: stds[v]["water IoU"] for v in variants}, variants)
+    text = "\n".join([
+        *_report_header(command, budget, split, wall_seconds),
         f"| model | what it tests | {' | '.join(c for c, _ in COLUMNS)} | parameters | "
         "train min/run | runs |",
         "|---|---|" + "---:|" * (len(COLUMNS) + 3),
@@ -171,7 +190,7 @@ def write_report(path: Path, results: list[dict[str, Any]], variants: Sequence[s
         "",
         f"| model | seed | best epoch | {' | '.join(c for c, _ in COLUMNS)} | train min |",
         "|---|---:|---:|" + "---:|" * (len(COLUMNS) + 1),
-        *seed_rows,
+        *_seed_rows(results, variants),
         "",
     ])
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from model_export.evaluation.calibration import CalibrationSample, cross_fitted
+from model_export.training.config import REPO_ROOT, load_config
 from model_export.training.grouped_cv import load_results, load_spec, run_fold
-from model_export.training.train import REPO_ROOT, load_config, run
+from model_export.training.train import run
 
 
 def _candidate(spec: dict[str, Any], name: str) -> dict[str, Any]:

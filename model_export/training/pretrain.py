@@ -129,7 +129,8 @@ class _TwoViews:
 def pretrain(cfg: dict[str, Any], output: Path, threads: int | None = None) -> dict[str, Any]:
     """Pretrain the encoder of ``cfg``'s model on its training split; writes ``output``."""
     from model_export.data import dataset_spec
-    from model_export.training.train import build_model_for, seed_everything
+    from model_export.training.distributed import seed_everything
+    from model_export.training.train import build_model_for
 
     if threads:
         torch.set_num_threads(threads)
@@ -176,7 +177,7 @@ def pretrain(cfg: dict[str, Any], output: Path, threads: int | None = None) -> d
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from model_export.training.train import load_config
+    from model_export.training.config import load_config
 
     p = argparse.ArgumentParser(prog="python -m model_export pretrain", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -24,7 +24,7 @@ from ..core.catalogue import CatalogueError
 from ..core.metadata import MetadataError
 from ..core.onnx_props import OnnxFileError
 from ..core.resolve_model import ModelNotFoundError, describe_model
-from ..model_access import MODEL_FILE_FILTER, split_catalogues
+from ..model_access import model_parameter, split_catalogues
 from ..model_settings import store_config
 from ..network import QgisTransport
 from .base import UPSegAlgorithm
@@ -53,10 +53,7 @@ class ModelInfoAlgorithm(UPSegAlgorithm):
         return self.tr(HELP_TEXT) + catalogue_listing_html()
 
     def initAlgorithm(self, config: dict[str, Any] | None = None) -> None:
-        self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, self.tr("Model (an .onnx file or a catalogue model id; empty: the embedded "
-            "default model)"), qt.FILE_BEHAVIOR_FILE, "", None, True,
-            MODEL_FILE_FILTER))
+        self.addParameter(model_parameter(self.MODEL, self.tr))
         self.addParameter(QgsProcessingParameterFile(
             self.CATALOGUE, self.tr("Extra catalogue: a file or an http(s) URL (several: separate "
             "with ';')"), qt.FILE_BEHAVIOR_FILE, "", None, True,

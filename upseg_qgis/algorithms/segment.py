@@ -20,34 +20,18 @@ from qgis.core import (
     QgsProcessingOutputString,
     QgsProcessingParameterBand,
     QgsProcessingParameterBoolean,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
-    QgsProcessingParameterFile,
-    QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
     QgsRasterLayer,
 )
 
 from .. import qt_compat as qt
-from ..model_access import MODEL_FILE_FILTER, resolve_parameter
+from ..model_access import model_parameter, resolve_parameter
+from . import segment_parameters as shared
 from .base import UPSegAlgorithm
 from .class_style import ClassStylePostProcessor, model_classes
 from .segment_help import help_text
-
-# Static strings (not indices) so modeler chains and qgis_process read `SAR_UNITS=sar_db`.
-# The same vocabulary as core.metadata.INPUT_UNITS (a test checks), kept here so that the
-# provider loads without numpy.
-UNIT_OPTIONS = (
-    "auto",
-    "uint8_rendering",
-    "reflectance",
-    "reflectance_x10000",
-    "reflectance_x10000_offset1000",
-    "sar_db",
-    "sar_linear",
-)
-DEVICE_OPTIONS = ("auto", "cuda", "tensorrt", "cpu")
 
 
 class SegmentAlgorithm(UPSegAlgorithm):
@@ -56,14 +40,14 @@ class SegmentAlgorithm(UPSegAlgorithm):
     SAR = "SAR"
     OPTICAL_BANDS = "OPTICAL_BANDS"
     SAR_BANDS = "SAR_BANDS"
-    OPTICAL_UNITS = "OPTICAL_UNITS"
-    SAR_UNITS = "SAR_UNITS"
+    OPTICAL_UNITS = shared.OPTICAL_UNITS
+    SAR_UNITS = shared.SAR_UNITS
     MODEL = "MODEL"
     EXTENT = "EXTENT"
-    TILE_SIZE = "TILE_SIZE"
-    OVERLAP = "OVERLAP"
-    BATCH_SIZE = "BATCH_SIZE"
-    DEVICE = "DEVICE"
+    TILE_SIZE = shared.TILE_SIZE
+    OVERLAP = shared.OVERLAP
+    BATCH_SIZE = shared.BATCH_SIZE
+    DEVICE = shared.DEVICE
     STRICT_DEVICE = "STRICT_DEVICE"
     TTA = "TTA"
     OUTPUT = "OUTPUT"
@@ -106,10 +90,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
         tr = self.tr
         self.addParameter(QgsProcessingParameterRasterLayer(self.OPTICAL, tr("Optical layer")))
         self.addParameter(QgsProcessingParameterRasterLayer(self.SAR, tr("SAR layer")))
-        self.addParameter(QgsProcessingParameterFile(
-            self.MODEL,
-            tr("Model (an .onnx file or a catalogue model id; empty: the embedded default model)"),
-            qt.FILE_BEHAVIOR_FILE, "", None, True, MODEL_FILE_FILTER))
+        self.addParameter(model_parameter(self.MODEL, tr))
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, tr("Classes")))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_CONFIDENCE, tr("Confidence (max class probability)"), None, True,
@@ -128,20 +109,10 @@ class SegmentAlgorithm(UPSegAlgorithm):
         """Units, tiling and device: the model and the machine decide unless set."""
         tr = self.tr
         params = [
-            QgsProcessingParameterEnum(self.OPTICAL_UNITS, tr("Optical units"),
-                                       list(UNIT_OPTIONS), False, "auto", False, True),
-            QgsProcessingParameterEnum(self.SAR_UNITS, tr("SAR units"), list(UNIT_OPTIONS),
-                                       False, "auto", False, True),
-            # Optional numbers without default: "not set" means "what the model says".
-            QgsProcessingParameterNumber(self.TILE_SIZE, tr("Tile size in pixels (empty: from "
-                                         "the model)"), qt.NUMBER_INTEGER, None, True, 16, 8192),
-            QgsProcessingParameterNumber(self.OVERLAP, tr("Tile overlap in pixels (empty: from "
-                                         "the model)"), qt.NUMBER_INTEGER, None, True, 0, 4096),
-            QgsProcessingParameterNumber(self.BATCH_SIZE, tr("Tiles per batch (empty: from the "
-                                         "model or the device)"), qt.NUMBER_INTEGER, None, True,
-                                         1, 256),
-            QgsProcessingParameterEnum(self.DEVICE, tr("Device"), list(DEVICE_OPTIONS), False,
-                                       "auto", False, True),
+            *shared.unit_parameters(tr),
+            *shared.tiling_parameters(tr, tr("Tiles per batch (empty: from the model or the "
+                                             "device)")),
+            shared.device_parameter(tr),
             QgsProcessingParameterBoolean(self.STRICT_DEVICE, tr(
                 "Fail instead of falling back to the CPU when the device cannot run"), False),
             QgsProcessingParameterBoolean(self.TTA, tr(
@@ -170,10 +141,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
                 model=str(model.path) if model.path else None,
                 confidence=confidence or None,
                 inputs=self._input_options(parameters, context, optical),
-                tiling=pipeline.TilingOptions(
-                    tile_size=self._optional_int(parameters, self.TILE_SIZE, context),
-                    overlap=self._optional_int(parameters, self.OVERLAP, context),
-                    batch_size=self._optional_int(parameters, self.BATCH_SIZE, context)),
+                tiling=shared.tiling_options(self, parameters, context),
                 runtime=self._runtime_options(parameters, context),
                 report=self._reporter(feedback),
             )
@@ -194,19 +162,18 @@ class SegmentAlgorithm(UPSegAlgorithm):
             rect = self.parameterAsExtent(parameters, self.EXTENT, context, optical.crs())
             if not rect.isNull() and not rect.isEmpty():
                 extent = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
+        optical_units, sar_units = shared.units(self, parameters, context)
         return InputOptions(
             optical_bands=self.parameterAsInts(parameters, self.OPTICAL_BANDS, context) or None,
             sar_bands=self.parameterAsInts(parameters, self.SAR_BANDS, context) or None,
-            optical_units=self.parameterAsEnumString(parameters, self.OPTICAL_UNITS, context),
-            sar_units=self.parameterAsEnumString(parameters, self.SAR_UNITS, context),
-            extent=extent)
+            optical_units=optical_units, sar_units=sar_units, extent=extent)
 
     def _runtime_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> Any:
         from ..core.options import RuntimeOptions
 
         threads = QgsApplication.maxThreads()  # Processing's "max threads" setting, -1 = all
         return RuntimeOptions(
-            device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
+            device=shared.device(self, parameters, context),
             strict_device=self.parameterAsBoolean(parameters, self.STRICT_DEVICE, context),
             threads=threads if threads > 0 else None,
             tta="flips" if self.parameterAsBoolean(parameters, self.TTA, context) else "none")
@@ -257,10 +224,3 @@ class SegmentAlgorithm(UPSegAlgorithm):
                 "GDAL. Save the layer as a GeoTIFF first (Export > Save As).").format(
                     name=name, provider=layer.providerType()))
         return layer
-
-    def _optional_int(self, parameters: dict[str, Any], name: str,
-                      context: QgsProcessingContext) -> int | None:
-        # Not set (None/'') means "what the model's metadata says".
-        if parameters.get(name) in (None, ""):
-            return None
-        return self.parameterAsInt(parameters, name, context)

@@ -21,7 +21,6 @@ from qgis.core import (
     QgsProcessingOutputNumber,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterCrs,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterMultipleLayers,
@@ -32,8 +31,8 @@ from qgis.core import (
 )
 
 from .. import qt_compat as qt
+from . import segment_parameters as shared
 from .base import UPSegAlgorithm
-from .segment import DEVICE_OPTIONS, UNIT_OPTIONS
 
 
 class SegmentRegionAlgorithm(UPSegAlgorithm):
@@ -47,13 +46,13 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
     EXTENT = "EXTENT"
     OPTICAL_BANDS = "OPTICAL_BANDS"
     SAR_BANDS = "SAR_BANDS"
-    OPTICAL_UNITS = "OPTICAL_UNITS"
-    SAR_UNITS = "SAR_UNITS"
-    TILE_SIZE = "TILE_SIZE"
-    OVERLAP = "OVERLAP"
-    BATCH_SIZE = "BATCH_SIZE"
+    OPTICAL_UNITS = shared.OPTICAL_UNITS
+    SAR_UNITS = shared.SAR_UNITS
+    TILE_SIZE = shared.TILE_SIZE
+    OVERLAP = shared.OVERLAP
+    BATCH_SIZE = shared.BATCH_SIZE
     WINDOW_SIZE = "WINDOW_SIZE"
-    DEVICE = "DEVICE"
+    DEVICE = shared.DEVICE
     RESTART = "RESTART"
     OUTPUT = "OUTPUT"
     OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
@@ -101,21 +100,11 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
             QgsProcessingParameterString(self.SAR_BANDS, tr(
                 "SAR band numbers in the model's order (empty: from the model's metadata)"),
                 None, False, True),
-            QgsProcessingParameterEnum(self.OPTICAL_UNITS, tr("Optical units"),
-                                       list(UNIT_OPTIONS), False, "auto", False, True),
-            QgsProcessingParameterEnum(self.SAR_UNITS, tr("SAR units"), list(UNIT_OPTIONS),
-                                       False, "auto", False, True),
-            QgsProcessingParameterNumber(self.TILE_SIZE, tr("Tile size in pixels (empty: from "
-                                         "the model)"), qt.NUMBER_INTEGER, None, True, 16, 8192),
-            QgsProcessingParameterNumber(self.OVERLAP, tr("Tile overlap in pixels (empty: "
-                                         "from the model)"), qt.NUMBER_INTEGER, None, True, 0,
-                                         4096),
-            QgsProcessingParameterNumber(self.BATCH_SIZE, tr("Tiles per batch (empty: from the "
-                                         "model)"), qt.NUMBER_INTEGER, None, True, 1, 256),
+            *shared.unit_parameters(tr),
+            *shared.tiling_parameters(tr, tr("Tiles per batch (empty: from the model)")),
             QgsProcessingParameterNumber(self.WINDOW_SIZE, tr("Window size in output pixels"),
                                          qt.NUMBER_INTEGER, 4096, False, 16, 65536),
-            QgsProcessingParameterEnum(self.DEVICE, tr("Device"), list(DEVICE_OPTIONS), False,
-                                       "auto", False, True),
+            shared.device_parameter(tr),
             QgsProcessingParameterBoolean(self.RESTART, tr(
                 "Start over (discard windows finished by an earlier run)"), False),
         ]
@@ -149,7 +138,7 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
             raise QgsProcessingException(str(exc)) from None
         grid = GridRequest(
             crs=(crs.authid() or crs.toWkt()) if crs.isValid() else None,
-            resolution=self._optional(parameters, self.RESOLUTION, context, float),
+            resolution=self._resolution(parameters, context),
             extent=self._extent(parameters, context, crs if crs.isValid() else None, first),
         )
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
@@ -189,23 +178,19 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
 
     def _options(self, parameters: dict[str, Any], context: QgsProcessingContext
                  ) -> tuple[Any, Any, Any, Any]:
-        from ..core.options import InputOptions, RuntimeOptions, TilingOptions
+        from ..core.options import InputOptions, RuntimeOptions
         from ..core.region.options import RegionOptions
 
         threads = QgsApplication.maxThreads()  # Processing's "max threads" setting, -1 = all
+        optical_units, sar_units = shared.units(self, parameters, context)
         return (
             InputOptions(
                 optical_bands=self._bands(parameters, self.OPTICAL_BANDS, context),
                 sar_bands=self._bands(parameters, self.SAR_BANDS, context),
-                optical_units=self.parameterAsEnumString(parameters, self.OPTICAL_UNITS,
-                                                         context),
-                sar_units=self.parameterAsEnumString(parameters, self.SAR_UNITS, context)),
-            TilingOptions(tile_size=self._optional(parameters, self.TILE_SIZE, context, int),
-                          overlap=self._optional(parameters, self.OVERLAP, context, int),
-                          batch_size=self._optional(parameters, self.BATCH_SIZE, context, int)),
-            RuntimeOptions(
-                device=self.parameterAsEnumString(parameters, self.DEVICE, context) or "auto",
-                threads=threads if threads > 0 else None),
+                optical_units=optical_units, sar_units=sar_units),
+            shared.tiling_options(self, parameters, context),
+            RuntimeOptions(device=shared.device(self, parameters, context),
+                           threads=threads if threads > 0 else None),
             RegionOptions(window_size=self.parameterAsInt(parameters, self.WINDOW_SIZE, context),
                           overwrite=True,  # Processing replaces its outputs
                           restart=self.parameterAsBoolean(parameters, self.RESTART, context)),
@@ -253,13 +238,12 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
                 "{name} must be band numbers like 4,3,2, not '{text}'.").format(
                     name=name, text=text)) from None
 
-    def _optional(self, parameters: dict[str, Any], name: str, context: QgsProcessingContext,
-                  kind: type) -> Any:
-        if parameters.get(name) in (None, ""):
+    def _resolution(self, parameters: dict[str, Any], context: QgsProcessingContext
+                    ) -> float | None:
+        # Not set, or not above 0: the optical scenes' pixel size.
+        if parameters.get(self.RESOLUTION) in (None, ""):
             return None
-        if kind is int:
-            return self.parameterAsInt(parameters, name, context)
-        value = self.parameterAsDouble(parameters, name, context)
+        value = self.parameterAsDouble(parameters, self.RESOLUTION, context)
         return value if value > 0 else None
 
 

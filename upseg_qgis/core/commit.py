@@ -22,6 +22,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from .gdal_errors import RasterError
+from .process_alive import process_alive
 
 PARTIAL = "partial"
 # Partial files in the old naming (no process id) are removed once they are this old.
@@ -85,22 +86,10 @@ def commit_together(pairs: Sequence[tuple[Path | None, Path]], tag: str) -> None
     remove_files([b for _, b in backups])
 
 
-def _process_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)  # signal 0: no signal, only the check
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. PermissionError: it exists, under another user
-        return True
-    return True
-
-
 def _stale(path: Path, tag: str, now: float) -> bool:
     m = _OWNED.match(tag)
     if m:
-        return m.group("host") == _host_tag() and not _process_alive(int(m.group("pid")))
+        return m.group("host") == _host_tag() and not process_alive(int(m.group("pid")))
     if _UNOWNED.match(tag):
         with suppress(OSError):
             return now - path.stat().st_mtime > UNOWNED_PARTIAL_MAX_AGE_S

@@ -29,6 +29,7 @@ from typing import Protocol
 
 from .catalogue import local_path
 from .checksum import ChecksumCancelledError, mark_verified, sha256_file
+from .process_alive import process_alive
 
 MIB = 1 << 20
 DEFAULT_CHUNK = 4 * MIB
@@ -188,7 +189,7 @@ def _lock(path: Path) -> Iterator[None]:
                 pid = int(lock.read_text().strip() or 0)
             except (OSError, ValueError):
                 pid = 0
-            if pid and pid != os.getpid() and _alive(pid):
+            if pid and pid != os.getpid() and process_alive(pid):
                 raise DownloadError(
                     f"{path.name} is being downloaded by another QGIS (process {pid}). Wait "
                     f"for it to finish, or delete {lock} if that process is gone."
@@ -202,16 +203,6 @@ def _lock(path: Path) -> Iterator[None]:
         yield
     finally:
         lock.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, not ours
-    return True
 
 
 def _verify(job: _Job) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import BinaryIO
 
-from .metadata import ModelMetadata, metadata_from_props
+from .metadata import ModelMetadata
+from .metadata_parsing import metadata_from_props
 
 _GRAPH = 7
 _METADATA_PROPS = 14

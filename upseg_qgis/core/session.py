@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from .gpu_probe import capi_dir, provider_problem
-from .metadata import ModelMetadata, metadata_from_props
+from .metadata import ModelMetadata
+from .metadata_parsing import metadata_from_props
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"

@@ -4,6 +4,10 @@ A role's scenes (files, folders of rasters, VRT mosaics) become one GDAL dataset
 code reads like any layer. Scenes in one CRS are mosaicked as they are (`gdal.BuildVRT`, no
 resampling); scenes in other CRSs are first warped into the first scene's CRS (float32, NaN where
 missing). Where scenes overlap, the later one in the list wins (GDAL's VRT rule).
+
+That warp takes the nearest pixel for SAR: its values may be dB, and an interpolation of dB is not
+the dB of any backscatter (-5 and -25 dB interpolate to -15 dB, their mean power is -8 dB). The
+single-scene code then resamples the SAR onto the output grid once, in linear power when in dB.
 """
 
 from __future__ import annotations
@@ -156,7 +160,7 @@ def _warped(scene: Scene, crs_wkt: str, dest: Path, role: str) -> str:
         outputType=gdal.GDT_Float32,
         srcNodata=None if nodata is None else nodata,
         dstNodata="nan",
-        resampleAlg="bilinear",
+        resampleAlg="near" if role == "SAR" else "bilinear",
         errorThreshold=0.01,
     )
     gdal_call(f"Reprojecting the {role} scene {scene.path}", gdal.Warp, str(dest), ds,

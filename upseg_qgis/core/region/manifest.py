@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..gdal_errors import RasterError
+from ..process_alive import process_alive
 from .job import RegionJob
 from .plan import RegionWindow
 
@@ -120,7 +121,7 @@ class WorkFolder:
         try:
             host, pid = self.lock.read_text(encoding="utf-8").split()
             other = f"{host} {pid}" != me
-            if other and (host != socket.gethostname() or _alive(int(pid))):
+            if other and (host != socket.gethostname() or process_alive(int(pid))):
                 raise RasterError(
                     f"Another run ({host}, process {pid}) is working on {self.output}. "
                     f"Wait for it, or delete {self.lock} if that run is gone."
@@ -144,13 +145,3 @@ class WorkFolder:
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
