@@ -3,12 +3,12 @@
     python -m bench.model_compare   # -> bench/model_compare.json and the marked section of
                                     #    docs/benchmark.md (part of `make bench`)
 
-For the embedded default model and the version before it in git (`git show` of the previous
-commit that changed the file): file size, the raw ONNX Runtime throughput on in-memory tiles,
-and `upseg_qgis.core.pipeline.segment` (what `upseg:segment` runs) on the real 512 x 512
-Sentinel-1 + Sentinel-2 chip of Sen1Floods11 with test-time augmentation off and on: wall seconds
-and CPU seconds (all threads of this process) per megapixel, best of `--repeats`. The machine is
-shared: the load is recorded.
+For the embedded default model and the version before it in git (`git show` of the newest
+committed model whose metadata names another version): file size, the raw ONNX Runtime
+throughput on in-memory tiles, and `upseg_qgis.core.pipeline.segment` (what `upseg:segment`
+runs) on the real 512 x 512 Sentinel-1 + Sentinel-2 chip of Sen1Floods11 with test-time
+augmentation off and on: wall seconds and CPU seconds (all threads of this process) per
+megapixel, best of `--repeats`. The machine is shared: the load is recorded.
 """
 
 from __future__ import annotations
@@ -32,20 +32,31 @@ RESULTS = ROOT / "bench" / "model_compare.json"
 BENCH_DOC = ROOT / "docs" / "benchmark.md"
 
 
-def previous_model(dest: Path) -> tuple[Path, str] | None:
-    """The default model as committed before its last change (None outside a git checkout)."""
-    rel = MODEL.relative_to(ROOT).as_posix()
+def _model_version(path: Path) -> str | None:
+    from upseg_qgis.core.onnx_props import read_model_metadata
+
     try:
-        revs = subprocess.run(["git", "log", "--format=%h", "-n", "2", "--", rel], cwd=ROOT,
+        return read_model_metadata(path).version
+    except Exception:  # an old file without readable metadata: its version is unknown
+        return None
+
+
+def previous_model(dest: Path) -> tuple[Path, str] | None:
+    """The newest committed default model of another version than the current one (the last
+    release's model, not a re-training of this version); None outside a git checkout."""
+    rel = MODEL.relative_to(ROOT).as_posix()
+    current = _model_version(MODEL)
+    try:
+        revs = subprocess.run(["git", "log", "--format=%h", "--", rel], cwd=ROOT,
                               capture_output=True, text=True, check=True).stdout.split()
-        if len(revs) < 2:
-            return None
-        blob = subprocess.run(["git", "show", f"{revs[1]}:{rel}"], cwd=ROOT,
-                              capture_output=True, check=True).stdout
+        for rev in revs[1:]:
+            dest.write_bytes(subprocess.run(["git", "show", f"{rev}:{rel}"], cwd=ROOT,
+                                            capture_output=True, check=True).stdout)
+            if _model_version(dest) != current:
+                return dest, rev
     except (OSError, subprocess.CalledProcessError):
         return None
-    dest.write_bytes(blob)
-    return dest, revs[1]
+    return None
 
 
 def raw_mpx_per_s(model: Path, seconds: float = 4.0) -> float:
