@@ -70,7 +70,7 @@ MODEL_RUN := runs/default_model
 DEFAULT_MODEL := upseg_qgis/models/upseg_default.onnx
 
 model: setup ## the default model end to end: grouped CV, training, calibration, export + card (hours; reuses finished runs)
-	$(PY) -m model_export.export.default_model --run $(MODEL_RUN) --output $(DEFAULT_MODEL)
+	$(PY) -m model_export.recipes.default_model --run $(MODEL_RUN) --output $(DEFAULT_MODEL)
 
 cv: setup ## grouped (spatial) cross-validation of the candidate recipes on OMBRIA -> docs/validation.md (hours)
 	$(PY) -m model_export cv

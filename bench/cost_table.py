@@ -7,7 +7,7 @@ segmentation pipeline, float32 vs int8, for ConvNeXt tiny and the DOFA variants.
 Each variant is built with random weights (cost does not depend on the weights), exported by the
 project's exporter (metadata, parity, int8 via ONNX Runtime dynamic quantisation; the int8 class
 agreement is reported but not enforced: untrained logits are near ties) and run by
-`upseg_qgis.core.pipeline.segment` (what `upseg:segment` calls) on the real 512 x 512
+`upseg_qgis.core.run.pipeline.segment` (what `upseg:segment` calls) on the real 512 x 512
 Sen1Floods11 chip (13-band Sentinel-2 L1C + Sentinel-1 VV/VH dB), 256 px tiles, 32 px overlap,
 default threading. GMACs per 256 x 256 tile pair (optical 4 bands + SAR 1 band) by
 torch.utils.flop_counter (conv and matmul). The machine is shared: the load is recorded.
@@ -67,8 +67,8 @@ def fake_checkpoint(name: str, path: Path) -> dict[str, Any]:
 
 
 def segment_seconds(model_path: Path, out_dir: Path, repeats: int) -> dict[str, Any]:
-    from upseg_qgis.core.options import RuntimeOptions, TilingOptions
-    from upseg_qgis.core.pipeline import segment
+    from upseg_qgis.core.run.options import RuntimeOptions, TilingOptions
+    from upseg_qgis.core.run.pipeline import segment
 
     best = float("inf")
     for i in range(repeats):
@@ -82,14 +82,14 @@ def segment_seconds(model_path: Path, out_dir: Path, repeats: int) -> dict[str, 
 
 
 def measure(name: str, work: Path, repeats: int) -> dict[str, Any]:
-    from model_export.export.onnx_export import export_checkpoint
+    from model_export.export.onnx_export import export_checkpoint, export_options
 
     ckpt = work / f"{name}.pt"
     row: dict[str, Any] = {"model": name, **fake_checkpoint(name, ckpt)}
     onnx_path = work / f"{name}.onnx"
     t0 = time.time()
-    rep = export_checkpoint(ckpt, onnx_path, name=name, version="bench", parity_patches=2,
-                            int8=True, min_int8_agreement=0.0)
+    rep = export_checkpoint(ckpt, onnx_path, export_options(
+        name, "bench", parity_patches=2, int8=True, min_int8_agreement=0.0))
     row["export_seconds"] = time.time() - t0
     row["fp32_max_abs_diff"] = rep["parity"]["max_abs_logit_diff"]
     row["int8_agreement"] = rep["int8_parity"]["argmax_agreement"]
@@ -107,7 +107,7 @@ def write_doc(rows: list[dict[str, Any]], info: dict[str, Any]) -> str:
         f"{info['date']}, {info['machine']}, {info['cpus']} cores (shared; load average "
         f"{info['load_before']} before, {info['load_after']} after), torch {info['torch']}, "
         f"ONNX Runtime {info['onnxruntime']}.", "",
-        "Seconds per megapixel: `upseg_qgis.core.pipeline.segment` (what `upseg:segment` runs: "
+        "Seconds per megapixel: `upseg_qgis.core.run.pipeline.segment` (what `upseg:segment` runs: "
         "reading, warping SAR, normalising, tiling 256 px with 32 px overlap, blending, writing) "
         "on the real 512 x 512 Sen1Floods11 chip, CPU, default threads, best of "
         f"{info['repeats']}. GMACs: one 256 x 256 tile (4 optical + 1 SAR band). int8: ONNX "

@@ -5,7 +5,7 @@
 
 For the embedded default model and the version before it in git (`git show` of the newest
 committed model whose metadata names another version): file size, the raw ONNX Runtime
-throughput on in-memory tiles, and `upseg_qgis.core.pipeline.segment` (what `upseg:segment`
+throughput on in-memory tiles, and `upseg_qgis.core.run.pipeline.segment` (what `upseg:segment`
 runs) on the real 512 x 512 Sentinel-1 + Sentinel-2 chip of Sen1Floods11 with test-time
 augmentation off and on: wall seconds and CPU seconds (all threads of this process) per
 megapixel, best of `--repeats`. The machine is shared: the load is recorded.
@@ -33,7 +33,7 @@ BENCH_DOC = ROOT / "docs" / "benchmark.md"
 
 
 def _model_version(path: Path) -> str | None:
-    from upseg_qgis.core.onnx_props import read_model_metadata
+    from upseg_qgis.core.contract.onnx_props import read_model_metadata
 
     try:
         return read_model_metadata(path).version
@@ -63,7 +63,7 @@ def raw_mpx_per_s(model: Path, seconds: float = 4.0) -> float:
     """Tile megapixels per second, one batch of 2 tiles of 256 px at a time, on in-memory data."""
     import numpy as np
 
-    from upseg_qgis.core.session import load_model
+    from upseg_qgis.core.engine.session import load_model
 
     lm = load_model(str(model), "cpu")
     rng = np.random.default_rng(0)
@@ -79,8 +79,8 @@ def raw_mpx_per_s(model: Path, seconds: float = 4.0) -> float:
 
 def segment_cost(model: Path, tta: str, work: Path, repeats: int) -> dict[str, Any]:
     from model_export.data._io import default_data_root
-    from upseg_qgis.core.options import RuntimeOptions
-    from upseg_qgis.core.pipeline import segment
+    from upseg_qgis.core.run.options import RuntimeOptions
+    from upseg_qgis.core.run.pipeline import segment
 
     chip = default_data_root() / "sen1floods11_sample"
     best: dict[str, Any] = {}
@@ -97,7 +97,7 @@ def segment_cost(model: Path, tta: str, work: Path, repeats: int) -> dict[str, A
 
 
 def measure(label: str, model: Path, work: Path, repeats: int) -> dict[str, Any]:
-    from upseg_qgis.core.onnx_props import read_model_metadata
+    from upseg_qgis.core.contract.onnx_props import read_model_metadata
 
     meta = read_model_metadata(model)
     row = {"label": label, "name": meta.name, "version": meta.version,

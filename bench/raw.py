@@ -15,7 +15,7 @@ def raw_throughput(tile: int, batch: int, threads: int | None, spinning: bool, r
     `runs` threads each calling the session (as the pipeline does with parallel runs)."""
     import threading
 
-    from upseg_qgis.core.session import load_model
+    from upseg_qgis.core.engine.session import load_model
 
     lm = load_model(None, "cpu", threads=threads, spinning=spinning)
     n_opt = lm.metadata.optical.band_count

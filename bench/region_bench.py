@@ -105,7 +105,7 @@ def halo_overhead(side: int, window: int) -> float:
     """Extra pixels the windows' halos compute, for the embedded model's tiling."""
     from upseg_qgis.core.region.plan import halo_overhead as overhead
     from upseg_qgis.core.region.plan import plan_windows
-    from upseg_qgis.core.tiling import plan_tiles
+    from upseg_qgis.core.run.tiling import plan_tiles
 
     layout, _ = plan_tiles(side, side, 256, 32, 32)
     return overhead(plan_windows(layout, window))

@@ -18,8 +18,8 @@ from bench.watch import run_watched
 
 def segment_once(args: argparse.Namespace) -> None:
     """Child process of the sweep: one `segment()` call, its timing record as JSON."""
-    from upseg_qgis.core.pipeline import RuntimeOptions, TilingOptions, segment
-    from upseg_qgis.core.session import load_model
+    from upseg_qgis.core.engine.session import load_model
+    from upseg_qgis.core.run.pipeline import RuntimeOptions, TilingOptions, segment
 
     t0 = time.perf_counter()
     lm = load_model(None, "cpu", threads=args.threads or None,
@@ -108,8 +108,8 @@ def _cleanup(out: Path) -> None:
 
 def defaults() -> dict[str, Any]:
     """The settings `segment()` uses when nothing is set, on this machine's CPU."""
-    from upseg_qgis.core import defaults as dflt
-    from upseg_qgis.core import session
+    from upseg_qgis.core.engine import session
+    from upseg_qgis.core.run import defaults as dflt
 
     lm = session.load_model(None, "cpu")
     meta = lm.metadata

@@ -15,13 +15,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("model_export.evaluation.evaluate", "metrics of a checkpoint on a dataset split"),
     "export": ("model_export.export.onnx_export", "export a checkpoint to a self-describing ONNX"),
     "info": ("model_export.models.info", "parameter counts and FLOPs of the model variants"),
-    "cv": ("model_export.training.grouped_cv",
+    "cv": ("model_export.recipes.grouped_cv",
            "grouped (spatial) K-fold cross-validation of candidate recipes -> docs/validation.md"),
     "rendering-check": ("model_export.evaluation.rendering_check",
                         "measure the unit conversions against OMBRIA and the Sen1Floods11 chip"),
     "encoder-features": ("model_export.evaluation.encoder_features",
                          "DOFA encoder patch tokens of a .npy array (a stable contract)"),
-    "ablation": ("model_export.training.ablation", "UPSeg vs baselines, several seeds, to a table"),
+    "ablation": ("model_export.recipes.ablation", "UPSeg vs baselines, several seeds, to a table"),
 }
 
 

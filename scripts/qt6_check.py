@@ -209,7 +209,7 @@ class Checker:
         owner = _enum_owner(cls, chain[1])
         if owner:
             yield (f"{chain[0]}.{chain[1]}: unscoped enum, use {chain[0]}.{owner}.{chain[1]} "
-                   "or the Qgis.* name (upseg_qgis/qt_compat.py)")
+                   "or the Qgis.* name (upseg_qgis/plugin/qt_compat.py)")
 
 
 def python_files(paths: list[str]) -> list[Path]:

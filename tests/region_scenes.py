@@ -73,8 +73,8 @@ def seg(optical: str | Path, sar: str | Path, out: str | Path, *, model: str | P
         confidence: str | Path | None = None, tile: int | None = None,
         overlap: int | None = None) -> Any:
     """`pipeline.segment` on the CPU with a tile size and overlap: the single-scene reference."""
-    from upseg_qgis.core.options import RuntimeOptions, TilingOptions
-    from upseg_qgis.core.pipeline import segment
+    from upseg_qgis.core.run.options import RuntimeOptions, TilingOptions
+    from upseg_qgis.core.run.pipeline import segment
 
     return segment(str(optical), str(sar), str(out), model=str(model) if model else None,
                    confidence=str(confidence) if confidence else None,
@@ -86,10 +86,10 @@ def region(optical: Sequence[str], sar: Sequence[str], out: str | Path, *,
            tile: int | None = None, overlap: int | None = None, threads: int | None = None,
            run: Any = None, progress: Any = None, **options: Any) -> Any:
     """`segment_region` on the CPU; `options` are RegionOptions fields."""
-    from upseg_qgis.core.options import RuntimeOptions, TilingOptions
     from upseg_qgis.core.region.options import RegionOptions
     from upseg_qgis.core.region.run import segment_region
-    from upseg_qgis.core.reporting import Reporter
+    from upseg_qgis.core.run.options import RuntimeOptions, TilingOptions
+    from upseg_qgis.core.run.reporting import Reporter
 
     return segment_region(optical, sar, str(out), model=str(model) if model else None,
                           confidence=str(confidence) if confidence else None,

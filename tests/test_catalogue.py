@@ -11,19 +11,23 @@ from typing import Any
 
 import pytest
 
-from upseg_qgis.core.catalogue import (
+from upseg_qgis.core.contract.onnx_props import (
+    OnnxFileError,
+    read_metadata_props,
+    read_model_metadata,
+)
+from upseg_qgis.core.engine.session import DEFAULT_MODEL
+from upseg_qgis.core.models.catalogue import (
     SCHEMA_PATH,
     CatalogueError,
     find_entry,
     local_path,
     parse_catalogue,
 )
-from upseg_qgis.core.catalogue_tools import main as tools_main
-from upseg_qgis.core.catalogue_tools import summary_differences
-from upseg_qgis.core.checksum import sha256_file
-from upseg_qgis.core.model_store import SHIPPED_CATALOGUE, shipped_catalogue
-from upseg_qgis.core.onnx_props import OnnxFileError, read_metadata_props, read_model_metadata
-from upseg_qgis.core.session import DEFAULT_MODEL
+from upseg_qgis.core.models.catalogue_tools import main as tools_main
+from upseg_qgis.core.models.catalogue_tools import summary_differences
+from upseg_qgis.core.models.checksum import sha256_file
+from upseg_qgis.core.models.store import SHIPPED_CATALOGUE, shipped_catalogue
 
 
 def _shipped() -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 from osgeo import gdal
 
 from tests.toy_model import geographic_scene
-from upseg_qgis.core.attribute_table import attribute_table, class_rows, read_attribute_table
+from upseg_qgis.core.raster.attribute_table import attribute_table, class_rows, read_attribute_table
 
 
 def test_rat_rows_skip_unnamed_values_and_round_trip(tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_rat_rows_skip_unnamed_values_and_round_trip(tmp_path: Path) -> None:
 
 
 def _classes_without_style(tmp_path: Path) -> Path:
-    from upseg_qgis.core import pipeline
+    from upseg_qgis.core.run import pipeline
 
     optical, sar = geographic_scene(tmp_path, width=64, height=48)
     out = tmp_path / "classes.tif"
@@ -84,7 +84,7 @@ def test_model_settings_on_the_processing_options_page(
     from processing.core.ProcessingConfig import ProcessingConfig
     from qgis.core import QgsSettings
 
-    from upseg_qgis import model_settings as ms
+    from upseg_qgis.plugin import model_settings as ms
 
     assert {s.name for s in ProcessingConfig.getSettings()["UPSeg"]} == {
         ms.MODELS_FOLDER, ms.OFFLINE_FOLDERS, ms.CATALOGUES, ms.DOWNLOAD_ON_FIRST_USE}

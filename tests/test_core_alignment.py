@@ -15,8 +15,8 @@ from tests.toy_model import (
     utm_sar,
     write_raster,
 )
-from upseg_qgis.core.gdal_errors import RasterError
-from upseg_qgis.core.pipeline import InputOptions, RuntimeOptions, TilingOptions, segment
+from upseg_qgis.core.raster.gdal_errors import RasterError
+from upseg_qgis.core.run.pipeline import InputOptions, RuntimeOptions, TilingOptions, segment
 
 
 @pytest.fixture(scope="module")

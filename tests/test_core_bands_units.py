@@ -9,11 +9,11 @@ import pytest
 from osgeo import gdal
 
 from tests.toy_model import toy_metadata
-from upseg_qgis.core.bands import BandSelectionError, select_bands
-from upseg_qgis.core.metadata_parsing import parse_metadata
-from upseg_qgis.core.reading import band_data_types, band_labels, open_raster
-from upseg_qgis.core.sampling import sample_values
-from upseg_qgis.core.units import UnitsError, ValueStats, plausible_units, resolve_units
+from upseg_qgis.core.contract.parsing import parse_metadata
+from upseg_qgis.core.inputs.bands import BandSelectionError, select_bands
+from upseg_qgis.core.inputs.units import UnitsError, ValueStats, plausible_units, resolve_units
+from upseg_qgis.core.raster.reading import band_data_types, band_labels, open_raster
+from upseg_qgis.core.raster.sampling import sample_values
 
 META = parse_metadata(toy_metadata())
 S2_LABELS = ["B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10", "B11", "B12"]
@@ -167,7 +167,7 @@ def _dn(offset_dn: float = 0.0) -> ValueStats:
 
 
 def test_the_sentinel2_offset_comes_from_the_product_metadata() -> None:
-    from upseg_qgis.core.product_offset import ProductOffset
+    from upseg_qgis.core.inputs.product_offset import ProductOffset
 
     units, how, warns = resolve_units("auto", META.optical, _dn(1000),
                                       offset=ProductOffset(-1000.0, "BOA_ADD_OFFSET"))
@@ -209,7 +209,7 @@ def test_without_metadata_the_offset_is_a_unit_of_its_own_and_a_hint() -> None:
     ],
 )
 def test_product_offset_read_from_metadata(setup, expected) -> None:  # noqa: ANN001
-    from upseg_qgis.core.product_offset import product_offset
+    from upseg_qgis.core.inputs.product_offset import product_offset
 
     ds = gdal.GetDriverByName("MEM").Create("", 4, 4, 1, gdal.GDT_UInt16)
     setup(ds, ds.GetRasterBand(1))
@@ -218,7 +218,7 @@ def test_product_offset_read_from_metadata(setup, expected) -> None:  # noqa: AN
 
 
 def test_nodata_is_compared_in_the_band_data_type() -> None:
-    from upseg_qgis.core.reading import nodata_hits
+    from upseg_qgis.core.raster.reading import nodata_hits
 
     f64 = np.array([0.1, 0.2, 0.1], np.float64)
     assert nodata_hits(f64, 0.1).tolist() == [True, False, True]  # a cast to float32 missed it

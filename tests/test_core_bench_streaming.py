@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from tests.toy_model import build_toy_model, geographic_scene, prepared_reference, utm_sar
-from upseg_qgis.core import pipeline
-from upseg_qgis.core.block_assembler import BlockAssembler
-from upseg_qgis.core.pipeline import Reporter, RuntimeOptions, TilingOptions, segment
-from upseg_qgis.core.reporting import STAGES
-from upseg_qgis.core.tiling import (
+from upseg_qgis.core.raster.block_assembler import BlockAssembler
+from upseg_qgis.core.run import pipeline
+from upseg_qgis.core.run.pipeline import Reporter, RuntimeOptions, TilingOptions, segment
+from upseg_qgis.core.run.reporting import STAGES
+from upseg_qgis.core.run.tiling import (
     RowChunkAccumulator,
     StripAccumulator,
     blend_weight,
@@ -222,7 +222,7 @@ def test_warped_sar_is_the_same_whatever_the_chunks(scene: dict[str, Path], tmp_
 def test_reads_are_bounded_by_the_chunk_width(
     scene: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from upseg_qgis.core import reading
+    from upseg_qgis.core.raster import reading
 
     widths: list[int] = []
     orig = reading.StripReader.read_window
@@ -248,7 +248,7 @@ def test_gdal_block_cache_stays_small_while_streaming(
     GDAL_CACHEMAX)."""
     from osgeo import gdal
 
-    from upseg_qgis.core import chunks
+    from upseg_qgis.core.run import chunks
 
     monkeypatch.setattr(chunks, "INPUT_CACHE_BUDGET", 256 * 1024)
 
@@ -270,8 +270,8 @@ def test_sink_errors_reach_the_caller_and_leave_no_output(
     scene: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An error in the writer thread stops the run with that error; no file is left."""
-    from upseg_qgis.core import writing
-    from upseg_qgis.core.gdal_errors import RasterError
+    from upseg_qgis.core.raster import writing
+    from upseg_qgis.core.raster.gdal_errors import RasterError
 
     def broken(*_a: object, **_k: object) -> None:
         raise RasterError("disk full (simulated)")
@@ -313,8 +313,8 @@ def test_statistics_of_a_large_layer_do_not_decode_it_all(
     from osgeo import gdal
 
     from tests.toy_model import write_raster
-    from upseg_qgis.core import reading, sampling
-    from upseg_qgis.core.units import ValueStats
+    from upseg_qgis.core.inputs.units import ValueStats
+    from upseg_qgis.core.raster import reading, sampling
 
     rng = np.random.default_rng(3)
     h, w = 1200, 1500
@@ -347,8 +347,8 @@ def test_cpu_threading_derives_runs_from_the_cores(monkeypatch: pytest.MonkeyPat
     """The CPU default found by `make bench`: whole batches in parallel, one run per core up to
     the number of runs ever measured (2); further cores become intra-op threads of each run. An
     explicit thread budget (QGIS's max threads) is split the same way."""
-    from upseg_qgis.core import defaults
-    from upseg_qgis.core.defaults import MEASURED_PARALLEL_RUNS, cpu_threading
+    from upseg_qgis.core.run import defaults
+    from upseg_qgis.core.run.defaults import MEASURED_PARALLEL_RUNS, cpu_threading
 
     assert MEASURED_PARALLEL_RUNS == 2  # bench/results.json sweeps 1 and 2 runs
     for cores, expected in ((1, (1, 1)), (2, (2, 1)), (3, (2, 1)), (8, (2, 4)), (64, (2, 32))):

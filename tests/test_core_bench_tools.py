@@ -10,7 +10,7 @@ import numpy as np
 from bench.runs import parse_log
 from bench.synthetic_scene import SceneSpec, ground_classes, write_scene
 from tests.toy_model import build_toy_model
-from upseg_qgis.core.pipeline import InputOptions, RuntimeOptions, TilingOptions, segment
+from upseg_qgis.core.run.pipeline import InputOptions, RuntimeOptions, TilingOptions, segment
 
 
 def test_synthetic_scene_is_georeferenced_synthetic_and_consistent(tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ import pytest
 from osgeo import gdal
 
 from tests.toy_model import build_toy_model, toy_metadata, write_raster
-from upseg_qgis.core.metadata_parsing import parse_metadata
-from upseg_qgis.core.options import InputOptions, RuntimeOptions
-from upseg_qgis.core.pipeline import Reporter, segment
+from upseg_qgis.core.contract.parsing import parse_metadata
+from upseg_qgis.core.run.options import InputOptions, RuntimeOptions
+from upseg_qgis.core.run.pipeline import Reporter, segment
 
 # OMBRIA's training ranges (8-bit), as the default model's export measures them.
 STATS = {

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from tests.toy_model import build_toy_model, geographic_scene
-from upseg_qgis.core import reading, session
-from upseg_qgis.core.pipeline import (
+from upseg_qgis.core.engine import session
+from upseg_qgis.core.raster import reading
+from upseg_qgis.core.run.pipeline import (
     CancelledError,
     Reporter,
     RuntimeOptions,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.toy_model import build_toy_model, geographic_scene
-from upseg_qgis.core import commit
-from upseg_qgis.core.gdal_errors import RasterError
-from upseg_qgis.core.pipeline import Reporter, RuntimeOptions, output_exists, segment
+from upseg_qgis.core.raster import commit
+from upseg_qgis.core.raster.gdal_errors import RasterError
+from upseg_qgis.core.run.pipeline import Reporter, RuntimeOptions, output_exists, segment
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""`core/input_check.py` and `core/tta.py`: the unlike-the-training-data warning and flips."""
+"""`core/inputs/input_check.py` and `core/engine/tta.py`: the unlike-the-training-data warning
+and flips."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import numpy as np
 import pytest
 
 from tests.toy_model import toy_metadata
-from upseg_qgis.core.input_check import band_checks, unlike_training_warning
-from upseg_qgis.core.metadata_parsing import parse_metadata
-from upseg_qgis.core.tta import FLIPS, runs_per_tile, with_tta
+from upseg_qgis.core.contract.parsing import parse_metadata
+from upseg_qgis.core.engine.tta import FLIPS, runs_per_tile, with_tta
+from upseg_qgis.core.inputs.input_check import band_checks, unlike_training_warning
 
 # Ranges as measured on OMBRIA train/ (8-bit SAR: patch medians 71-215, spreads 17-125).
 SAR_STATS = {"patches": 624, "median_low": [71.0], "median_high": [215.0], "spread_low": [17.0],

@@ -13,11 +13,11 @@ import pytest
 from osgeo import gdal
 
 from tests.toy_model import build_toy_model, geographic_scene, utm_sar, write_raster
-from upseg_qgis.core import warping
-from upseg_qgis.core.grid import Grid, raster_grid
-from upseg_qgis.core.pipeline import InputOptions, RuntimeOptions, segment
-from upseg_qgis.core.reading import StripReader
-from upseg_qgis.core.warping import aligned_reader
+from upseg_qgis.core.raster import warping
+from upseg_qgis.core.raster.grid import Grid, raster_grid
+from upseg_qgis.core.raster.reading import StripReader
+from upseg_qgis.core.raster.warping import aligned_reader
+from upseg_qgis.core.run.pipeline import InputOptions, RuntimeOptions, segment
 
 GT = (3.0, 1e-4, 0.0, 40.0, 0.0, -1e-4)  # the optical grid of the test scenes
 
@@ -133,7 +133,7 @@ def test_sentinel2_offset_from_metadata_end_to_end(tmp_path: Path) -> None:
     run = {"model": model, "runtime": RuntimeOptions(device="cpu")}
     a = segment(str(plain), str(sar), str(tmp_path / "a.tif"), **run)
     said: list[str] = []
-    from upseg_qgis.core.pipeline import Reporter
+    from upseg_qgis.core.run.pipeline import Reporter
 
     b = segment(str(offset), str(sar), str(tmp_path / "b.tif"), report=Reporter(info=said.append),
                 **run)

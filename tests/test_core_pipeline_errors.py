@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from tests.toy_model import build_toy_model, geographic_scene, write_raster
-from upseg_qgis.core.bands import BandSelectionError
-from upseg_qgis.core.gdal_errors import RasterError
-from upseg_qgis.core.metadata import MetadataError
-from upseg_qgis.core.pipeline import (
+from upseg_qgis.core.contract.metadata import MetadataError
+from upseg_qgis.core.engine.session import ModelError
+from upseg_qgis.core.inputs.bands import BandSelectionError
+from upseg_qgis.core.raster.gdal_errors import RasterError
+from upseg_qgis.core.run.pipeline import (
     CancelledError,
     InputOptions,
     Reporter,
@@ -19,7 +20,6 @@ from upseg_qgis.core.pipeline import (
     TilingOptions,
     segment,
 )
-from upseg_qgis.core.session import ModelError
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_cancel_after_first_batch_removes_partial_output(
 def test_failure_mid_run_removes_partial_output(
     scene: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from upseg_qgis.core import session
+    from upseg_qgis.core.engine import session
 
     calls = {"n": 0}
     real_run = session.LoadedModel.run
@@ -148,7 +148,7 @@ def test_success_replaces_an_old_output(scene: dict[str, Path], tmp_path: Path) 
 def test_missing_embedded_model_says_what_to_do(
     scene: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from upseg_qgis.core import session
+    from upseg_qgis.core.engine import session
 
     monkeypatch.setattr(session, "DEFAULT_MODEL", tmp_path / "missing" / "upseg_default.onnx")
     with pytest.raises(ModelError, match="embedded default model is missing.*set MODEL"):

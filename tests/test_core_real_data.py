@@ -12,8 +12,8 @@ import numpy as np
 from osgeo import gdal
 
 from tests.toy_model import build_toy_model, toy_logits, toy_metadata
-from upseg_qgis.core.metadata_parsing import parse_metadata
-from upseg_qgis.core.pipeline import Reporter, RuntimeOptions, segment
+from upseg_qgis.core.contract.parsing import parse_metadata
+from upseg_qgis.core.run.pipeline import Reporter, RuntimeOptions, segment
 
 
 def test_real_chip_with_toy_model(shared_data: Path, tmp_path: Path) -> None:

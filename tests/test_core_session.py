@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.toy_model import build_toy_model, toy_metadata
-from upseg_qgis.core.metadata import MetadataError
-from upseg_qgis.core.session import (
+from upseg_qgis.core.contract.metadata import MetadataError
+from upseg_qgis.core.engine.session import (
     CPU,
     CUDA,
     TENSORRT,
@@ -99,7 +99,7 @@ def _fake_ort(monkeypatch: pytest.MonkeyPatch, problem: str | None, ran: list[st
 
     import onnxruntime as ort
 
-    from upseg_qgis.core import session
+    from upseg_qgis.core.engine import session
 
     asked: list[list[str]] = []
 
@@ -157,7 +157,7 @@ def test_no_red_onnx_runtime_errors_without_cuda(
 
 
 def test_the_probe_reports_only_missing_libraries(tmp_path: Path) -> None:
-    from upseg_qgis.core.gpu_probe import provider_problem
+    from upseg_qgis.core.engine.gpu_probe import provider_problem
 
     (tmp_path / "libonnxruntime_providers_cuda.so").write_bytes(b"not a library")
     assert provider_problem(CUDA, str(tmp_path)) is None  # another failure: ORT will explain

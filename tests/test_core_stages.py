@@ -9,17 +9,17 @@ import numpy as np
 import pytest
 
 from tests.toy_model import build_toy_model, geographic_scene, toy_metadata, write_raster
-from upseg_qgis.core import inputs as inputs_stage
-from upseg_qgis.core.blend import Blender, classes_and_confidence
-from upseg_qgis.core.chunks import Chunk, cut_tiles, normalise
-from upseg_qgis.core.gdal_errors import RasterError
-from upseg_qgis.core.inference import InferenceError, ModelRunner, describe_run_error
-from upseg_qgis.core.metadata_parsing import parse_metadata
-from upseg_qgis.core.options import InputOptions, TilingOptions
-from upseg_qgis.core.plan import plan_run
-from upseg_qgis.core.reporting import CancelledError, Clock, Reporter
-from upseg_qgis.core.session import ModelError
-from upseg_qgis.core.tiling import TilingError
+from upseg_qgis.core.contract.parsing import parse_metadata
+from upseg_qgis.core.engine.inference import InferenceError, ModelRunner, describe_run_error
+from upseg_qgis.core.engine.session import ModelError
+from upseg_qgis.core.inputs import layers as inputs_stage
+from upseg_qgis.core.raster.gdal_errors import RasterError
+from upseg_qgis.core.run.blend import Blender, classes_and_confidence
+from upseg_qgis.core.run.chunks import Chunk, cut_tiles, normalise
+from upseg_qgis.core.run.options import InputOptions, TilingOptions
+from upseg_qgis.core.run.plan import plan_run
+from upseg_qgis.core.run.reporting import CancelledError, Clock, Reporter
+from upseg_qgis.core.run.tiling import TilingError
 
 META = parse_metadata(toy_metadata())
 CPU, CUDA = "CPUExecutionProvider", "CUDAExecutionProvider"
@@ -161,7 +161,7 @@ def test_open_stages_release_everything_when_they_fail(
 
 
 def test_cancel_is_checked_between_stages(tmp_path: Path) -> None:
-    from upseg_qgis.core.pipeline import RuntimeOptions, output_exists, segment
+    from upseg_qgis.core.run.pipeline import RuntimeOptions, output_exists, segment
 
     opt, sar = geographic_scene(tmp_path, width=20, height=20)
     with pytest.raises(CancelledError, match="before the first tile"):
@@ -175,7 +175,7 @@ def test_freed_memory_goes_back_between_tile_rows() -> None:
     """On glibc (this machine) malloc_trim is found and called; elsewhere it is a no-op."""
     import platform
 
-    from upseg_qgis.core import memory
+    from upseg_qgis.core.run import memory
 
     assert (memory._trim() is not None) == (platform.libc_ver()[0] == "glibc")
     memory.release_free_memory()  # must not raise, whatever the platform

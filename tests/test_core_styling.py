@@ -10,9 +10,9 @@ import pytest
 from osgeo import gdal
 
 from tests.toy_model import build_toy_model, geographic_scene, toy_metadata
-from upseg_qgis.core.metadata_parsing import parse_metadata
-from upseg_qgis.core.pipeline import RuntimeOptions, segment
-from upseg_qgis.core.styling import category_names, colour_table, paletted_qml
+from upseg_qgis.core.contract.parsing import parse_metadata
+from upseg_qgis.core.raster.styling import category_names, colour_table, paletted_qml
+from upseg_qgis.core.run.pipeline import RuntimeOptions, segment
 
 
 def _category_names(path: str) -> list[str] | None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.toy_model import build_toy_model, geographic_scene, prepared_reference
-from upseg_qgis.core.pipeline import RuntimeOptions, TilingOptions, segment
-from upseg_qgis.core.tiling import (
+from upseg_qgis.core.run.pipeline import RuntimeOptions, TilingOptions, segment
+from upseg_qgis.core.run.tiling import (
     StripAccumulator,
     TilingError,
     blend_weight,
@@ -153,7 +153,7 @@ def test_blending_hides_the_seams_of_a_model_with_a_receptive_field(
                                 overlap=8)
     hard = _confidence_error(scene, smoothing_model, tmp_path / "h.tif", tile_size=32,
                              overlap=0)
-    from upseg_qgis.core import plan
+    from upseg_qgis.core.run import plan
 
     monkeypatch.setattr(plan, "blend_weight", lambda h, w, o: np.ones((h, w), np.float32))
     flat = _confidence_error(scene, smoothing_model, tmp_path / "f.tif", tile_size=32,

@@ -11,8 +11,8 @@ import onnx
 import pytest
 
 from tests.conftest import ROOT
-from upseg_qgis.core.metadata import METADATA_KEY, SCHEMA_PATH
-from upseg_qgis.core.metadata_parsing import parse_metadata
+from upseg_qgis.core.contract.metadata import METADATA_KEY, SCHEMA_PATH
+from upseg_qgis.core.contract.parsing import parse_metadata
 
 MODEL = ROOT / "upseg_qgis" / "models" / "upseg_default.onnx"
 CARD = MODEL.with_name("MODEL_CARD.md")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from upseg_qgis import dependency_installer as di
-from upseg_qgis.dependencies import ORT_REQUIREMENT
+from upseg_qgis.dependencies import installer as di
+from upseg_qgis.dependencies.constants import ORT_REQUIREMENT
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # the interpreter QGIS embeds on Debian
 

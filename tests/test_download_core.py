@@ -10,15 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from upseg_qgis.core.catalogue import parse_catalogue
-from upseg_qgis.core.download import (
+from upseg_qgis.core.engine.session import DEFAULT_MODEL
+from upseg_qgis.core.models.catalogue import parse_catalogue
+from upseg_qgis.core.models.download import (
     ChecksumError,
     DownloadCancelledError,
     DownloadError,
     Response,
     download,
 )
-from upseg_qgis.core.model_store import (
+from upseg_qgis.core.models.resolve import ModelNotFoundError, describe_model, resolve_model
+from upseg_qgis.core.models.store import (
     SHIPPED_CATALOGUE,
     StoreConfig,
     fetch,
@@ -26,8 +28,6 @@ from upseg_qgis.core.model_store import (
     installed_entries,
     offline_file,
 )
-from upseg_qgis.core.resolve_model import ModelNotFoundError, describe_model, resolve_model
-from upseg_qgis.core.session import DEFAULT_MODEL
 
 DATA = bytes(range(256)) * 400  # 102400 bytes
 SHA = hashlib.sha256(DATA).hexdigest()

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from tests.loopback_server import LoopbackServer, Served
-from upseg_qgis.core.download import (
+from upseg_qgis.core.engine.session import DEFAULT_MODEL
+from upseg_qgis.core.models.download import (
     ChecksumError,
     DownloadCancelledError,
     DownloadError,
     download,
 )
-from upseg_qgis.core.model_store import SHIPPED_CATALOGUE
-from upseg_qgis.core.session import DEFAULT_MODEL
+from upseg_qgis.core.models.store import SHIPPED_CATALOGUE
 
 BODY = DEFAULT_MODEL.read_bytes()
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -34,7 +34,7 @@ def server() -> Any:
 
 
 def _get(url: str, dest: Path, feedback: Any = None, sha: str = SHA, **kw: Any) -> Path:
-    from upseg_qgis.network import QgisTransport
+    from upseg_qgis.plugin.network import QgisTransport
 
     return download([url] if isinstance(url, str) else url, dest, len(BODY), sha,
                     QgisTransport(feedback), chunk_size=CHUNK, max_chunk=CHUNK, **kw)

@@ -12,16 +12,16 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from upseg_qgis.core import metrics
-from upseg_qgis.core.evaluation import (
+from upseg_qgis.core.accuracy import metrics
+from upseg_qgis.core.accuracy.evaluation import (
     EvaluationError,
     StreamingConfusion,
     evaluate_rasters,
     mapping_from_table,
     parse_class_mapping,
 )
-from upseg_qgis.core.metadata import ClassInfo
-from upseg_qgis.core.styling import write_qml
+from upseg_qgis.core.contract.metadata import ClassInfo
+from upseg_qgis.core.raster.styling import write_qml
 
 gdal.UseExceptions()
 
@@ -245,7 +245,7 @@ def test_evaluate_headless_in_qgis_process(qgis_process, tmp_path: Path) -> None
 
 
 def test_class_names_from_gdal_category_names(tmp_path: Path) -> None:
-    from upseg_qgis.core.evaluation import raster_class_names
+    from upseg_qgis.core.accuracy.evaluation import raster_class_names
 
     tif = write_tif(tmp_path / "c.tif", np.zeros((2, 2), int), dtype=gdal.GDT_Byte)
     vrt = str(tmp_path / "c.vrt")  # a VRT keeps category names in the file (no .aux.xml)
@@ -258,7 +258,7 @@ def test_class_names_from_gdal_category_names(tmp_path: Path) -> None:
 def test_qml_names_read_from_qgis_styles_but_never_from_inline_dtds(tmp_path: Path) -> None:
     """QGIS (and styling.write_qml) writes a bare DOCTYPE line: read. An inline DTD with
     entities (a "billion laughs" file) is refused without expanding anything."""
-    from upseg_qgis.core.evaluation import qml_class_names
+    from upseg_qgis.core.accuracy.evaluation import qml_class_names
 
     write_qml(tmp_path / "a.tif", [ClassInfo(0, "land", "#102030"),
                                    ClassInfo(1, "water", "#0000ff")])

@@ -11,10 +11,10 @@ import onnxruntime as ort
 import pytest
 
 from model_export.export import onnx_export
-from model_export.export.onnx_export import export_checkpoint, onnx_metadata
+from model_export.export.onnx_export import export_checkpoint, export_options, onnx_metadata
 from model_export.export.parity import ParityError
-from upseg_qgis.core.metadata import METADATA_KEY, SCHEMA_PATH
-from upseg_qgis.core.metadata_parsing import parse_metadata
+from upseg_qgis.core.contract.metadata import METADATA_KEY, SCHEMA_PATH
+from upseg_qgis.core.contract.parsing import parse_metadata
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +32,9 @@ def synthetic_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_export_writes_valid_model_with_metadata_and_parity(synthetic_checkpoint, tmp_path):
     jsonschema = pytest.importorskip("jsonschema")
     out = tmp_path / "m.onnx"
-    report = export_checkpoint(synthetic_checkpoint, out, name="synthetic_test", version="9.9.9",
-                               parity_patches=4, fp16=True,
-                               calibration={"temperature": 1.5, "method": "temperature scaling"})
+    report = export_checkpoint(synthetic_checkpoint, out, export_options(
+        "synthetic_test", "9.9.9", parity_patches=4, fp16=True,
+        calibration={"temperature": 1.5, "method": "temperature scaling"}))
     proto = onnx.load(str(out))
     onnx.checker.check_model(proto)
     assert proto.opset_import[0].version >= 17
@@ -75,7 +75,7 @@ def test_failed_parity_leaves_no_output(synthetic_checkpoint, tmp_path, monkeypa
     monkeypatch.setattr(onnx_export, "check_parity", broken_parity)
     out = tmp_path / "never.onnx"
     with pytest.raises(ParityError):
-        export_checkpoint(synthetic_checkpoint, out, name="x", version="1", parity_patches=2)
+        export_checkpoint(synthetic_checkpoint, out, export_options("x", "1", parity_patches=2))
     assert list(tmp_path.iterdir()) == []
 
 
@@ -87,7 +87,7 @@ def test_parity_check_detects_a_different_model(synthetic_checkpoint, tmp_path):
     from model_export.training.checkpoint import load_for_inference
 
     out = tmp_path / "m.onnx"
-    export_checkpoint(synthetic_checkpoint, out, name="x", version="1", parity_patches=2)
+    export_checkpoint(synthetic_checkpoint, out, export_options("x", "1", parity_patches=2))
     model, _ = load_for_inference(str(synthetic_checkpoint))
     with torch.no_grad():
         for p in model.parameters():

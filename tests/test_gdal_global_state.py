@@ -30,13 +30,11 @@ for m in (gdal, ogr, osr):
 def mode():
     return [m.GetUseExceptions() for m in (gdal, ogr, osr)]
 before = mode()
-import upseg_qgis, upseg_qgis.algorithms, upseg_qgis.core
+import upseg_qgis
 modules = []
-for pkg in (upseg_qgis, upseg_qgis.algorithms, upseg_qgis.core):
-    for info in pkgutil.iter_modules(pkg.__path__):
-        name = f"{pkg.__name__}.{info.name}"
-        importlib.import_module(name)
-        modules.append(name)
+for info in pkgutil.walk_packages(upseg_qgis.__path__, "upseg_qgis."):
+    importlib.import_module(info.name)
+    modules.append(info.name)
 print(json.dumps({"before": before, "after": mode(), "modules": modules}))
 """
 
@@ -52,15 +50,15 @@ def test_importing_every_module_leaves_the_gdal_mode_alone(mode: str) -> None:
     expected = [1, 1, 1] if mode == "on" else [0, 0, 0]
     assert result["before"] == expected and result["after"] == expected
     for name in ("upseg_qgis.algorithms.class_areas", "upseg_qgis.algorithms.polygonize_classes",
-                 "upseg_qgis.algorithms.segment", "upseg_qgis.core.evaluation",
-                 "upseg_qgis.core.pipeline"):
+                 "upseg_qgis.algorithms.segment", "upseg_qgis.core.accuracy.evaluation",
+                 "upseg_qgis.core.run.pipeline"):
         assert name in result["modules"]
 
 
 @pytest.mark.parametrize("on", [False, True])
 def test_running_the_core_leaves_the_gdal_mode_alone(tmp_path: Path, on: bool) -> None:
-    from upseg_qgis.core.evaluation import evaluate_rasters
-    from upseg_qgis.core.pipeline import RuntimeOptions, segment
+    from upseg_qgis.core.accuracy.evaluation import evaluate_rasters
+    from upseg_qgis.core.run.pipeline import RuntimeOptions, segment
 
     saved = exception_modes()
     try:

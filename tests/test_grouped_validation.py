@@ -10,7 +10,8 @@ import pytest
 
 from model_export.data._io import default_data_root
 from model_export.data.ombria import OmbriaDataset
-from model_export.data.ombria_groups import (
+from model_export.data.permanent_water import permanent_water
+from model_export.data.splits import (
     Grouping,
     blocks_from_links,
     edge_links,
@@ -19,7 +20,6 @@ from model_export.data.ombria_groups import (
     tile_edges,
     touching_fraction,
 )
-from model_export.data.permanent_water import permanent_water
 
 REAL = default_data_root() / "ombria"
 

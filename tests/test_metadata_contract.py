@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests.toy_model import toy_metadata
-from upseg_qgis.core.metadata import SCHEMA_PATH, BandInfo, MetadataError
-from upseg_qgis.core.metadata_parsing import metadata_from_props, parse_metadata
+from upseg_qgis.core.contract.metadata import SCHEMA_PATH, BandInfo, MetadataError
+from upseg_qgis.core.contract.parsing import metadata_from_props, parse_metadata
 
 
 def test_example_parses_and_matches_schema() -> None:

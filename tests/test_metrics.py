@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from upseg_qgis.core.metrics import (
+from upseg_qgis.core.accuracy.metrics import (
     ConfusionMatrix,
     confusion_matrix,
     jsonable,

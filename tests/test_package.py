@@ -49,8 +49,9 @@ def test_zip_layout(plugin_zip: Path) -> None:
         assert zf.read("upseg_qgis/metadata.txt") == (ROOT / "metadata.txt").read_bytes()
         assert zf.read("upseg_qgis/LICENSE") == (ROOT / "LICENSE").read_bytes()
         assert f"upseg_qgis/{parser['general']['icon']}" in names
-        for required in ("__init__.py", "plugin.py", "provider.py", "algorithms/segment.py",
-                         "core/metrics.py", "dependency_installer.py"):
+        for required in ("__init__.py", "plugin/main.py", "plugin/provider.py",
+                         "algorithms/segment.py",
+                         "core/accuracy/metrics.py", "dependencies/installer.py"):
             assert f"upseg_qgis/{required}" in names
         assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")
                     or "/tests/" in n]

@@ -48,7 +48,7 @@ PLANTED = {
 @pytest.mark.parametrize("planted", list(PLANTED))
 def test_each_planted_construct_fails_the_check(names: Path, tmp_path: Path,
                                                 planted: str) -> None:
-    source = (ROOT / "upseg_qgis" / "gui.py").read_text(encoding="utf-8")
+    source = (ROOT / "upseg_qgis" / "plugin/gui.py").read_text(encoding="utf-8")
     header = ("from qgis.core import Qgis, QgsProcessing\n"
               "from qgis.PyQt.QtCore import Qt, QVariant\n")
     bad = tmp_path / "gui_planted.py"

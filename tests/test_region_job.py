@@ -17,7 +17,7 @@ from osgeo import gdal
 
 from tests.region_scenes import mosaic, read, real_scenes, region, seg, synthetic_scenes
 from tests.toy_model import build_toy_model
-from upseg_qgis.core.gdal_errors import RasterError
+from upseg_qgis.core.raster.gdal_errors import RasterError
 from upseg_qgis.core.region.manifest import WorkFolder
 from upseg_qgis.core.region.run import RegionError
 from upseg_qgis.core.region.runner import run_window
@@ -126,7 +126,7 @@ def test_crash_half_way_then_rerun_does_only_the_missing_windows(real: dict[str,
 
 def _plan(out: Path, r: Any) -> list[Any]:
     from upseg_qgis.core.region.plan import plan_windows
-    from upseg_qgis.core.tiling import plan_tiles
+    from upseg_qgis.core.run.tiling import plan_tiles
 
     layout, _ = plan_tiles(r.width, r.height, 128, 16, 32)
     return plan_windows(layout, 200)

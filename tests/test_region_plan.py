@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from tests.toy_model import write_raster
-from upseg_qgis.core.gdal_errors import RasterError
-from upseg_qgis.core.grid import Grid, Window
+from upseg_qgis.core.raster.gdal_errors import RasterError
+from upseg_qgis.core.raster.grid import Grid, Window
 from upseg_qgis.core.region.grid import GridRequest, output_grid, sub_window
 from upseg_qgis.core.region.inputs import describe_scenes, expand_inputs
 from upseg_qgis.core.region.job import RegionJob
 from upseg_qgis.core.region.manifest import WindowRecord, WorkFolder
 from upseg_qgis.core.region.plan import PlanError, plan_windows, rect_in_halo
-from upseg_qgis.core.tiling import plan_tiles
+from upseg_qgis.core.run.tiling import plan_tiles
 
 
 @pytest.mark.parametrize("size", [(300, 200, 64, 8, 100), (512, 512, 256, 32, 200),
@@ -168,8 +168,8 @@ def test_job_is_plain_json(tmp_path: Path) -> None:
 def test_optical_scenes_with_different_offsets_are_refused(tmp_path: Path) -> None:
     """Sentinel-2 from before and after processing baseline 04.00 in one job: the unit (and its
     -1000 offset) cannot be right for both, so the job says so instead of biasing half."""
+    from upseg_qgis.core.inputs.units import UnitsError
     from upseg_qgis.core.region.job import check_one_offset
-    from upseg_qgis.core.units import UnitsError
 
     data = np.full((3, 8, 8), 1500, np.uint16)
     old = write_raster(tmp_path / "old.tif", data, descriptions=["B4", "B3", "B2"])

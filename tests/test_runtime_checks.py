@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from upseg_qgis import dependencies as deps
+from upseg_qgis.dependencies import check as deps
+from upseg_qgis.dependencies import guard
 
 
 @pytest.fixture(autouse=True)
@@ -20,8 +21,8 @@ def _fresh_cache():
 
 def test_everything_this_qgis_needs_is_there_whatever_numpy_major() -> None:
     assert deps.runtime_problems(refresh=True) == [], f"numpy {np.__version__}"
-    assert deps.runtime_message() is None
-    deps.require_runtime()  # does not raise
+    assert guard.runtime_message() is None
+    guard.require_runtime()  # does not raise
 
 
 def test_gdal_that_cannot_take_this_numpy_is_reported(monkeypatch) -> None:
@@ -35,7 +36,7 @@ def test_gdal_that_cannot_take_this_numpy_is_reported(monkeypatch) -> None:
     assert problem is not None
     assert f"numpy {np.__version__}" in problem and "_ARRAY_API not found" in problem
     assert "QGIS's own numpy" in problem
-    message = deps.runtime_message() if deps.runtime_problems(refresh=True) else None
+    message = guard.runtime_message() if deps.runtime_problems(refresh=True) else None
     assert message and "_ARRAY_API" in message
     assert "pip install" not in message  # installing ONNX Runtime would not help here
 
@@ -52,7 +53,7 @@ def test_onnxruntime_that_cannot_run_a_graph_is_reported(monkeypatch) -> None:
     assert problem is not None and "cannot run a model with this numpy" in problem
     deps.runtime_problems(refresh=True)
     with pytest.raises(RuntimeError, match="multiarray failed") as err:
-        deps.require_runtime()
+        guard.require_runtime()
     assert "pip" in str(err.value)  # ONNX Runtime problems come with the install commands
 
 

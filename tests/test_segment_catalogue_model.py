@@ -16,10 +16,10 @@ from osgeo import gdal
 
 from tests.loopback_server import LoopbackServer, Served
 from tests.toy_model import geographic_scene
-from upseg_qgis.core.attribute_table import read_attribute_table
-from upseg_qgis.core.model_store import SHIPPED_CATALOGUE
-from upseg_qgis.core.onnx_props import read_model_metadata
-from upseg_qgis.core.session import DEFAULT_MODEL
+from upseg_qgis.core.contract.onnx_props import read_model_metadata
+from upseg_qgis.core.engine.session import DEFAULT_MODEL
+from upseg_qgis.core.models.store import SHIPPED_CATALOGUE
+from upseg_qgis.core.raster.attribute_table import read_attribute_table
 
 Runner = Callable[..., Any]
 
@@ -57,7 +57,7 @@ def test_segment_with_a_catalogue_id_downloads_on_first_use(
     assert server.requests[1].range == f"bytes=0-{DEFAULT_MODEL.stat().st_size - 1}"
 
     # The same run with the embedded model gives the same classes.
-    from upseg_qgis.core import pipeline
+    from upseg_qgis.core.run import pipeline
 
     ref = tmp_path / "ref.tif"
     pipeline.segment(str(optical), str(sar), str(ref),

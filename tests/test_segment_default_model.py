@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from upseg_qgis.core.session import default_model_path
+from upseg_qgis.core.engine.session import default_model_path
 
 # The water IoU the model card reports for this chip (0.464 with the shipped model 0.2.0, recipe
 # contrast_allwater; 0.466 with robust_contrast; the previous default had 0.44) minus a margin.

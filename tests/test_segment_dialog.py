@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from upseg_qgis.core.model_store import SHIPPED_CATALOGUE
+from upseg_qgis.core.models.store import SHIPPED_CATALOGUE
 
 
 def _team_catalogue(tmp_path: Path) -> Path:
@@ -42,8 +42,8 @@ def test_help_follows_the_selected_model(upseg_plugin: Any, tmp_path: Path,
     assert dialog is not None, "the segment dialog fell back to the standard one"
     help_panel = dialog.findChild(QTextBrowser, "textShortHelp")
     text = help_panel.toPlainText()
-    from upseg_qgis.core.onnx_props import read_model_metadata
-    from upseg_qgis.core.session import DEFAULT_MODEL
+    from upseg_qgis.core.contract.onnx_props import read_model_metadata
+    from upseg_qgis.core.engine.session import DEFAULT_MODEL
 
     miou = read_model_metadata(DEFAULT_MODEL).training["test_metrics"]["miou"]
     for fragment in ("Model: UPSeg-tiny water", "Optical input", "S2 B4 red",

@@ -173,7 +173,7 @@ def test_strict_device_refuses_fallback(
 ) -> None:
     """A GPU whose libraries are missing (made so on any machine by the library probe):
     DEVICE=cuda falls back to the CPU with the reason; with STRICT_DEVICE it is an error."""
-    from upseg_qgis.core import session
+    from upseg_qgis.core.engine import session
 
     why = "libcublasLt.so.13: cannot open shared object file (simulated)"
     monkeypatch.setattr(session, "provider_problem", lambda provider, capi: why)
@@ -252,7 +252,7 @@ SEGMENT_ADVANCED = {"OPTICAL_UNITS", "SAR_UNITS", "TILE_SIZE", "OVERLAP", "BATCH
 def test_dialog_shows_what_an_analyst_sets_first(upseg_provider: Any) -> None:
     from qgis.core import QgsApplication
 
-    from upseg_qgis import qt_compat as qt
+    from upseg_qgis.plugin import qt_compat as qt
 
     alg = QgsApplication.processingRegistry().algorithmById("upseg:segment")
     defs = alg.parameterDefinitions()
@@ -265,8 +265,8 @@ def test_help_states_the_defaults_the_code_uses(upseg_provider: Any) -> None:
     from qgis.core import QgsApplication
 
     from upseg_qgis.algorithms.segment_parameters import UNIT_OPTIONS
-    from upseg_qgis.core import defaults
-    from upseg_qgis.core.metadata import INPUT_UNITS
+    from upseg_qgis.core.contract.metadata import INPUT_UNITS
+    from upseg_qgis.core.run import defaults
 
     text = QgsApplication.processingRegistry().algorithmById("upseg:segment").shortHelpString()
     assert (f"else {defaults.DEFAULT_CPU_BATCH_SIZE} on the CPU and "
@@ -289,7 +289,7 @@ def test_every_user_facing_string_goes_through_tr(
         alg.initAlgorithm()
         help_text = alg.shortHelpString()
         if alg.name() == "segment":  # starts with the default model's report: its metadata
-            from upseg_qgis.segment_dialog import model_help_html
+            from upseg_qgis.plugin.segment_dialog import model_help_html
 
             box = model_help_html(None)
             assert help_text.startswith(box)

@@ -86,7 +86,7 @@ def test_cancel_then_run_again_finishes_only_the_rest(tmp_path: Path) -> None:
 def test_registered_with_advanced_parameters_and_help(upseg_provider: Any) -> None:
     from qgis.core import QgsApplication
 
-    from upseg_qgis import qt_compat as qt
+    from upseg_qgis.plugin import qt_compat as qt
 
     alg = QgsApplication.processingRegistry().algorithmById(ALG)
     assert alg is not None and alg.group() == "Segmentation"

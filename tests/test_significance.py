@@ -7,7 +7,7 @@ import math
 import pytest
 
 from model_export.evaluation.significance import betainc, compare, t_two_sided_p, welch
-from model_export.training.ablation_stats import significance_section
+from model_export.recipes.ablation_stats import significance_section
 
 
 def test_t_distribution_tail_matches_known_values() -> None:

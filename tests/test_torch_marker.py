@@ -19,7 +19,7 @@ def test_modules_importing_torch_directly_or_through_the_repository() -> None:
     assert not torch_deps.module_path_needs_torch(TESTS / "test_metrics.py")
     assert not torch_deps.module_path_needs_torch(TESTS / "test_otsu.py")  # torch-free helper
     assert torch_deps.module_needs_torch("model_export.data")
-    assert not torch_deps.module_needs_torch("upseg_qgis.core.pipeline")
+    assert not torch_deps.module_needs_torch("upseg_qgis.core.run.pipeline")
 
 
 def test_single_tests_that_reach_torch_lazily() -> None:

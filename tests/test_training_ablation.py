@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from model_export.training.ablation import main
+from model_export.recipes.ablation import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def test_micro_ablation_writes_report(tmp_path: Path) -> None:
 
 def test_verdict_on_constructed_results() -> None:
     """The verdict logic on hand-made means and spreads (fractions), every branch."""
-    from model_export.training.ablation import verdict
+    from model_export.recipes.ablation import verdict
 
     variants = ["upseg_tiny", "concat_tiny", "sar_only_tiny"]
     means = {"upseg_tiny": 0.80, "concat_tiny": 0.78, "sar_only_tiny": 0.60}

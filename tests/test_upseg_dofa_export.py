@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 from osgeo import gdal
 
-from model_export.export.onnx_export import export_checkpoint, onnx_metadata
+from model_export.export.onnx_export import export_checkpoint, export_options, onnx_metadata
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -25,8 +25,8 @@ def dofa_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                        str(out), "--set", "train.epochs=1", "--set", "model.name=upseg_dofa_tiny",
                        "--no-progress", "--threads", "1"]) == 0
     onnx_path = out / "upseg_dofa.onnx"
-    report = export_checkpoint(out / "best.pt", onnx_path, name="upseg_dofa_test", version="0.0.1",
-                               parity_patches=4, fp16=True, int8=True)
+    report = export_checkpoint(out / "best.pt", onnx_path, export_options(
+        "upseg_dofa_test", "0.0.1", parity_patches=4, fp16=True, int8=True))
     return {"onnx": onnx_path, "report": report}
 
 

@@ -282,7 +282,7 @@ def prepared_reference(optical: Path, sar: Path, meta: dict[str, Any] | None = N
     computed in numpy without the pipeline."""
     from osgeo import gdal
 
-    from upseg_qgis.core.metadata_parsing import parse_metadata
+    from upseg_qgis.core.contract.parsing import parse_metadata
 
     m = parse_metadata(meta or toy_metadata())
     o = gdal.Open(str(optical)).ReadAsArray().astype(np.float32)

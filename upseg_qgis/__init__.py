@@ -10,6 +10,6 @@ from typing import Any
 
 
 def classFactory(iface: Any) -> Any:  # QGIS entry point; iface is None under qgis_process
-    from .plugin import UPSegPlugin
+    from .plugin.main import UPSegPlugin
 
     return UPSegPlugin(iface)

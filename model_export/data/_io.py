@@ -94,14 +94,3 @@ def lut_map(values: np.ndarray, mapping: dict[int, int], ignore_index: int = IGN
     for src, dst in mapping.items():
         out[values == src] = dst
     return out
-
-
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Deterministic (train, val) index split of ``range(n)``; independent of any global RNG."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    perm = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(n * val_fraction))
-    val = sorted(perm[:n_val].tolist())
-    train = sorted(perm[n_val:].tolist())
-    return train, val

@@ -17,8 +17,9 @@ import numpy as np
 from osgeo import gdal
 from torch.utils.data import Dataset
 
-from model_export.data._io import make_sample, read_window, split_indices
+from model_export.data._io import make_sample, read_window
 from model_export.data.spec import IGNORE_INDEX
+from model_export.data.splits import split_indices
 
 LabelDecoder = Callable[[np.ndarray], np.ndarray]  # raw [C,h,w] -> int64 [h,w]
 

@@ -10,7 +10,7 @@ Layout (geodrak/OMBRIA)::
 Splits: ``train`` and ``val`` are a deterministic partition of ``train/``: with
 ``val_scheme="random"`` ``val_fraction`` of the patches chosen with ``split_seed``; with
 ``val_scheme="grouped"`` fold ``fold`` of ``folds`` spatial folds (whole scenes or stretches of
-them, see ``ombria_groups.py``), which is what measures generalisation to unseen places; with
+them, see ``data/splits.py``), which is what measures generalisation to unseen places; with
 ``val_scheme="none"`` every patch of ``train/`` trains and ``val`` is empty. ``test`` is the
 official ``test/`` folder, for reporting only. Samples are float32 in native 8-bit units (no
 scaling) and an int64 label 0/1 (255 = ignore for any mask value other than 0/255). The
@@ -22,7 +22,6 @@ the loss (255), ``"water"`` labelled water (1): the masks mark floods only, a ri
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,37 +29,16 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from model_export.data._io import make_sample, read_raster, resolve_root, split_indices
+from model_export.data._io import make_sample, read_raster, resolve_root
+from model_export.data.ombria_files import list_ombria
 from model_export.data.spec import IGNORE_INDEX, OMBRIA_SPEC, DatasetSpec
+from model_export.data.splits import train_or_val
 
-_ID = re.compile(r"(\d+)")
 SPLITS = ("train", "val", "test")
 VAL_SCHEMES = ("random", "grouped", "none")
 PERMANENT_WATER = ("keep", "ignore", "water")
 # Mask value written over pre-event water: any value other than 0 / 255 reads as ignore.
 _PERMANENT_MASK_VALUE = {"ignore": 1, "water": 255}
-
-
-def _ids(folder: Path, prefix: str) -> dict[str, Path]:
-    out: dict[str, Path] = {}
-    if folder.is_dir():
-        for p in folder.iterdir():
-            if p.suffix.lower() == ".png" and p.name.startswith(prefix):
-                m = _ID.search(p.stem[len(prefix):])
-                if m:
-                    out[m.group(1)] = p
-    return out
-
-
-def list_ombria(root: Path, folder: str) -> list[tuple[str, Path, Path, Path]]:
-    """Sorted ``(id, s1, s2, mask)`` for the patches present in all three sub-folders."""
-    base = root / folder
-    s1, s2, mask = _ids(base / "S1", "S1_after_"), _ids(base / "S2", "S2_after_"), _ids(
-        base / "MASK", "mask_")
-    common = sorted(set(s1) & set(s2) & set(mask))
-    if not common:
-        raise FileNotFoundError(f"no OMBRIA patches (S1/S2/MASK with matching ids) in {base}")
-    return [(i, s1[i], s2[i], mask[i]) for i in common]
 
 
 class OmbriaDataset(Dataset):
@@ -87,7 +65,7 @@ class OmbriaDataset(Dataset):
         self.permanent_water = permanent_water
         items = list_ombria(self.root, "test" if split == "test" else "train")
         if split != "test":
-            items = _train_or_val(self.root, items, split, val_scheme, val_fraction, split_seed,
+            items = train_or_val(self.root, items, split, val_scheme, val_fraction, split_seed,
                                   folds, fold)
         if max_samples is not None:
             items = items[:max_samples]
@@ -145,17 +123,3 @@ class OmbriaDataset(Dataset):
         label[mask == 255] = 1
         sample = make_sample(optical, sar, label, id=self.items[index][0])
         return self.transform(sample) if self.transform else sample
-
-
-def _train_or_val(root: Path, items: list[Any], split: str, scheme: str, val_fraction: float,
-                  split_seed: int, folds: int, fold: int) -> list[Any]:
-    if scheme == "none":
-        return items if split == "train" else []
-    if scheme == "grouped":
-        from model_export.data.ombria_groups import grouped_split
-
-        train_ids, val_ids = grouped_split(root, [i[0] for i in items], folds, fold)
-        keep = set(train_ids if split == "train" else val_ids)
-        return [i for i in items if i[0] in keep]
-    train_idx, val_idx = split_indices(len(items), val_fraction, split_seed)
-    return [items[i] for i in (train_idx if split == "train" else val_idx)]

@@ -58,7 +58,7 @@ class DatasetSpec:
     classes: list[ClassSpec]
     optical_bands: list[BandSpec]
     sar_bands: list[BandSpec]
-    # Ids of upseg_qgis.core.metadata.UNITS (e.g. "uint8_rendering", "sar_db"): the export
+    # Ids of upseg_qgis.core.contract.metadata.UNITS (e.g. "uint8_rendering", "sar_db"): the export
     # writes them into the model metadata, which the plugin reads.
     optical_units: str
     sar_units: str

@@ -1,1 +1,1 @@
-"""Evaluation of trained checkpoints: metrics (via upseg_qgis.core.metrics) and reports."""
+"""Evaluation of trained checkpoints: metrics (via upseg_qgis.core.accuracy.metrics) and reports."""

@@ -57,9 +57,14 @@ def _chip(row: dict[str, Any], key: str) -> float:
 
 
 def grouping_lines(spec: dict[str, Any]) -> list[str]:
-    from model_export.data._io import default_data_root, split_indices
-    from model_export.data.ombria import list_ombria
-    from model_export.data.ombria_groups import grouped_folds, ombria_grouping, touching_fraction
+    from model_export.data._io import default_data_root
+    from model_export.data.ombria_files import list_ombria
+    from model_export.data.splits import (
+        grouped_folds,
+        ombria_grouping,
+        split_indices,
+        touching_fraction,
+    )
 
     root = default_data_root() / "ombria"
     g = ombria_grouping(str(root))
@@ -73,7 +78,7 @@ def grouping_lines(spec: dict[str, Any]) -> list[str]:
         f"- Grouping ({len(g.ids)} patches of train/ and test/): {len(g.links)} edge links "
         f"between touching tiles, {len(g.blocks)} spatial blocks (contiguous id runs cut where "
         "no link crosses, at least 24 ids each); how they are found: "
-        "`model_export/data/ombria_groups.py`.",
+        "`model_export/data/splits.py`.",
         "- Folds (train/ patches, id range): " + "; ".join(
             f"{k}: {len(f)} ({f[0]}-{f[-1]})" for k, f in enumerate(folds)) + ".",
         f"- Leakage: {100 * random_touch:.0f} % of the patches of the old random 10 % validation "

@@ -1,9 +1,9 @@
 """``python -m model_export evaluate --checkpoint runs/x/best.pt --split test``.
 
 Confusion matrix, OA, per-class pixel accuracy, mPA, per-class IoU, mIoU, FWIoU, Kappa and F1 with
-the ignore index (definitions in ``upseg_qgis.core.metrics``, shared with the QGIS plugin), written
-as JSON, a markdown table and a confusion-matrix PNG. The data split, its normalisation and the
-class names come from the checkpoint, so evaluation sees the data exactly as validation did.
+the ignore index (definitions in ``upseg_qgis.core.accuracy.metrics``, shared with the QGIS plugin),
+written as JSON, a markdown table and a confusion-matrix PNG. The data split, its normalisation and
+the class names come from the checkpoint, so evaluation sees the data exactly as validation did.
 
 :func:`evaluate_model` is the reusable part (the export engineer calls it for parity checks).
 """
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as nnf
 
-from upseg_qgis.core.metrics import ConfusionMatrix, jsonable, metrics_markdown
+from upseg_qgis.core.accuracy.metrics import ConfusionMatrix, jsonable, metrics_markdown
 
 Batch = dict[str, Any] | Sequence[torch.Tensor]
 
@@ -44,7 +44,7 @@ def evaluate_model(model: nn.Module, loader: Iterable[Batch], num_classes: int,
     """Metrics of ``model`` over ``loader`` (batches as dicts or ``(optical, sar, label)``).
 
     Inputs must already be normalised as in training (the dataset transforms do it). Returns the
-    dict of :func:`upseg_qgis.core.metrics.metrics_from_confusion` plus ``loss`` (mean per
+    dict of :func:`upseg_qgis.core.accuracy.metrics.metrics_from_confusion` plus ``loss`` (mean per
     sample, NaN without ``criterion``), ``num_samples`` and ``seconds``. With
     ``distributed=True`` the confusion matrices (and losses) of all processes are summed.
     """

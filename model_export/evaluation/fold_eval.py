@@ -19,7 +19,7 @@ import torch
 from model_export.data.spec import IGNORE_INDEX
 from model_export.evaluation.calibration import CalibrationSample, pixel_sample
 from model_export.evaluation.otsu import otsu_water
-from upseg_qgis.core.metrics import ConfusionMatrix, jsonable
+from upseg_qgis.core.accuracy.metrics import ConfusionMatrix, jsonable
 
 FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-1, -2))
 

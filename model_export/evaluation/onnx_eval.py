@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from upseg_qgis.core.metadata import ModelMetadata
-from upseg_qgis.core.metadata_parsing import metadata_from_props
-from upseg_qgis.core.metrics import ConfusionMatrix, jsonable
+from upseg_qgis.core.accuracy.metrics import ConfusionMatrix, jsonable
+from upseg_qgis.core.contract.metadata import ModelMetadata
+from upseg_qgis.core.contract.parsing import metadata_from_props
 
 from .otsu import otsu_water
 
@@ -40,8 +40,8 @@ def evaluate_onnx(
     onnx_path: str | Path, dataset: str = "ombria", split: str = "test",
     data_root: str | None = None, batch_size: int = 8, options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Metrics (upseg_qgis.core.metrics) of the ONNX model on `dataset`/`split`; `options` go
-    to the dataset reader (e.g. ``{"permanent_water": "ignore"}`` for OMBRIA)."""
+    """Metrics (upseg_qgis.core.accuracy.metrics) of the ONNX model on `dataset`/`split`;
+    `options` go to the dataset reader (e.g. ``{"permanent_water": "ignore"}`` for OMBRIA)."""
     sess, meta = load_session(onnx_path)
     ds = _dataset(dataset, split, data_root, options)
     cm = ConfusionMatrix(meta.num_classes, 255, [c.name for c in meta.classes])

@@ -4,7 +4,7 @@ The default model is trained on OMBRIA's 8-bit renderings; the plugin converts a
 Sentinel-2 reflectance (x10000) and Sentinel-1 dB into that rendering with one fixed line per
 modality (``export/renderings.py``). This measures those lines against the data:
 
-- per spatial block of OMBRIA (``ombria_groups.py``): where flood water and dry land sit in the
+- per spatial block of OMBRIA (``data/splits.py``): where flood water and dry land sit in the
   SAR rendering after the event and where the same dry land sits before it, and the optical
   dark level (1st percentile) and median of dry land. Under a single fixed stretch these would
   agree from block to block; their spread is the error any fixed conversion must live with;
@@ -35,7 +35,7 @@ def _conv(modality: str, units: str) -> tuple[float, float]:
 def block_statistics(root: Path) -> list[dict[str, Any]]:
     from model_export.data._io import read_raster
     from model_export.data.ombria import OmbriaDataset
-    from model_export.data.ombria_groups import ombria_grouping
+    from model_export.data.splits import ombria_grouping
 
     ds = OmbriaDataset(root, "train")
     block = ombria_grouping(str(root)).block_of()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any
 
-from upseg_qgis.core.metadata import SCHEMA_VERSION
-from upseg_qgis.core.metadata_parsing import parse_metadata
+from upseg_qgis.core.contract.metadata import SCHEMA_VERSION
+from upseg_qgis.core.contract.parsing import parse_metadata
 
+from .options import ModelDescription
 from .renderings import rendering_for
 
 METHOD_CITATION = (
@@ -84,33 +85,21 @@ def _training_block(ckpt: dict[str, Any], test_metrics: dict[str, Any] | None
     return training
 
 
-def build_metadata(
-    ckpt: dict[str, Any],
-    *,
-    name: str,
-    version: str,
-    description: str = "",
-    test_metrics: dict[str, Any] | None = None,
-    tile_size: int = 256,
-    overlap: int = 32,
-    multiple_of: int = 32,
-    licence: str = "GPL-2.0-or-later (code); model trained on the data named in 'training'",
-    calibration: dict[str, Any] | None = None,
-    input_statistics: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
+def build_metadata(ckpt: dict[str, Any], model: ModelDescription, *, multiple_of: int = 32,
+                   input_statistics: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """The metadata dict for one exported model; validated by the plugin's own parser.
 
-    ``calibration``: ``{"temperature": T, ...}`` (see docs/metadata.md); ``input_statistics``:
+    ``model``: the card fields (name, version, tiling, calibration, ...); ``input_statistics``:
     per modality, from :func:`model_export.export.input_statistics.patch_statistics`.
     """
     dataset = ckpt["dataset"]
     meta = {
         "schema_version": SCHEMA_VERSION,
         "model": {
-            "name": name,
+            "name": model.name,
             "variant": ckpt.get("model_name", ckpt["model_config"].get("variant", "")),
-            "version": version,
-            "description": description,
+            "version": model.version,
+            "description": model.description,
             "architecture": ckpt["model_config"],
             "encoder": encoder_block(ckpt["model_config"]),
         },
@@ -122,12 +111,13 @@ def build_metadata(
         "inputs": {m: _input_block(ckpt, m, (input_statistics or {}).get(m))
                    for m in ("optical", "sar")},
         "gsd_m": float(dataset.get("gsd_m") or 10.0),
-        "tiling": {"tile_size": tile_size, "overlap": overlap, "multiple_of": multiple_of},
-        "training": _training_block(ckpt, test_metrics),
-        "licence": licence,
+        "tiling": {"tile_size": model.tile_size, "overlap": model.overlap,
+                   "multiple_of": multiple_of},
+        "training": _training_block(ckpt, model.test_metrics),
+        "licence": model.licence,
         "citation": METHOD_CITATION,
     }
-    if calibration:
-        meta["calibration"] = calibration
+    if model.calibration:
+        meta["calibration"] = model.calibration
     parse_metadata(meta)  # the plugin's validator: fail at export, not in the analyst's QGIS
     return meta

@@ -20,13 +20,15 @@ from typing import Any
 import numpy as np
 import onnx
 
-from upseg_qgis.core.metadata import METADATA_KEY, ModelMetadata
-from upseg_qgis.core.metadata_parsing import parse_metadata
+from upseg_qgis.core.contract.metadata import METADATA_KEY, ModelMetadata
+from upseg_qgis.core.contract.parsing import parse_metadata
 
 from .metadata_builder import build_metadata
+from .options import OPSET, ExportOptions, export_options
 from .parity import check_parity
 
-OPSET = 17
+__all__ = ["OPSET", "ExportOptions", "attach_metadata", "export_checkpoint", "export_options",
+           "onnx_metadata"]
 
 
 def attach_metadata(model_proto: onnx.ModelProto, meta: dict[str, Any]) -> None:
@@ -78,31 +80,12 @@ def real_patches(
         yield np.nan_to_num(opt).astype(np.float32), np.nan_to_num(sar).astype(np.float32)
 
 
-def export_checkpoint(
-    checkpoint: str | os.PathLike[str],
-    output: str | os.PathLike[str],
-    *,
-    name: str,
-    version: str,
-    description: str = "",
-    test_metrics: dict[str, Any] | None = None,
-    tile_size: int = 256,
-    overlap: int = 32,
-    opset: int = OPSET,
-    optimize: bool = True,
-    fp16: bool = False,
-    int8: bool = False,
-    parity_patches: int = 16,
-    data_root: str | None = None,
-    atol: float = 1e-4,
-    min_int8_agreement: float = 0.98,
-    calibration: dict[str, Any] | None = None,
-    input_statistics: bool = True,
-) -> dict[str, Any]:
+def export_checkpoint(checkpoint: str | os.PathLike[str], output: str | os.PathLike[str],
+                      options: ExportOptions) -> dict[str, Any]:
     """Export and verify; returns a report dict. Raises on any failure, leaving no output.
 
-    ``calibration``: ``{"temperature": T, ...}`` for the metadata; ``input_statistics``: compute
-    the training inputs' statistics (reads the training split once) for the plugin's check.
+    ``options.input_statistics``: compute the training inputs' statistics (reads the training
+    split once) for the plugin's check. `export_options(name, version, ...)` builds the options.
     """
     from model_export.training.checkpoint import load_for_inference
 
@@ -110,30 +93,29 @@ def export_checkpoint(
 
     model, ckpt = load_for_inference(str(checkpoint))
     model.eval()
-    stats = checkpoint_input_statistics(ckpt, data_root) if input_statistics else None
-    meta_dict = build_metadata(
-        ckpt, name=name, version=version, description=description, test_metrics=test_metrics,
-        tile_size=tile_size, overlap=overlap, calibration=calibration, input_statistics=stats,
-        multiple_of=int(getattr(model.config, "output_stride", 32)))
+    o = options
+    stats = checkpoint_input_statistics(ckpt, o.data_root) if o.input_statistics else None
+    meta_dict = build_metadata(ckpt, o.model, input_statistics=stats,
+                               multiple_of=int(getattr(model.config, "output_stride", 32)))
     meta = parse_metadata(meta_dict)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"output": str(output), "opset": opset}
+    report: dict[str, Any] = {"output": str(output), "opset": o.opset}
 
     def patches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        return real_patches(ckpt, meta, parity_patches, 4, data_root)
+        return real_patches(ckpt, meta, o.parity_patches, 4, o.data_root)
 
     with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
-        proto = export_graph(model, meta_dict, Path(tmp) / "raw.onnx", opset, optimize)
+        proto = export_graph(model, meta_dict, Path(tmp) / "raw.onnx", o.opset, o.optimize)
         final_tmp = Path(tmp) / "final.onnx"
         onnx.save(proto, str(final_tmp))
-        report["parity"] = check_parity(model, str(final_tmp), patches(), atol=atol).as_dict()
+        report["parity"] = check_parity(model, str(final_tmp), patches(), atol=o.atol).as_dict()
         variants = []
-        if fp16:
+        if o.fp16:
             variants.append(_fp16_variant(model, proto, Path(tmp), output, patches(), report))
-        if int8:
+        if o.int8:
             variants.append(_int8_variant(model, final_tmp, output, patches(),
-                                          min_int8_agreement, report))
+                                          o.min_int8_agreement, report))
         for tmp_file, final in variants:  # only once every check passed
             os.replace(tmp_file, final)
         os.replace(final_tmp, output)  # atomic: the output appears only when all checks passed
@@ -210,9 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="do not store the training inputs' statistics (no plugin input check)")
     args = p.parse_args(argv)
     metrics = json.loads(Path(args.metrics).read_text()) if args.metrics else None
-    report = export_checkpoint(
-        args.checkpoint, args.output, name=args.name or Path(args.output).stem,
-        version=args.model_version, description=args.description, test_metrics=metrics,
+    report = export_checkpoint(args.checkpoint, args.output, export_options(
+        args.name or Path(args.output).stem, args.model_version,
+        description=args.description, test_metrics=metrics,
         tile_size=args.tile_size, overlap=args.overlap, opset=args.opset,
         optimize=not args.no_optimize, fp16=args.fp16, int8=args.int8,
         parity_patches=args.parity_patches,
@@ -220,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         calibration={"temperature": args.temperature, "method": "temperature scaling"}
         if args.temperature else None,
         input_statistics=not args.no_input_statistics,
-    )
+    ))
     text = json.dumps(report, indent=2)
     if args.report:
         Path(args.report).write_text(text + "\n")
@@ -232,6 +214,6 @@ def onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The decoded `upseg` metadata of an ONNX file (validated)."""
     proto = onnx.load(str(path), load_external_data=False)
     props = {p.key: p.value for p in proto.metadata_props}
-    from upseg_qgis.core.metadata_parsing import metadata_from_props
+    from upseg_qgis.core.contract.parsing import metadata_from_props
 
     return metadata_from_props(props, str(path)).raw

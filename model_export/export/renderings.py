@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from upseg_qgis.core.metadata import UNITS
+from upseg_qgis.core.contract.metadata import UNITS
 
 # OMBRIA's 8-bit stretch is undocumented (see ../shared/data/README.md). Our assumptions:
 # - Optical: the usual true-colour rendering, 8-bit = 255 * 2.5 * reflectance (reflectance 0.4

@@ -1,1 +1,2 @@
-"""Training of UPSeg and its baselines: losses, checkpoints, the train and ablation commands."""
+"""Training of UPSeg and its baselines: config, data, epochs, losses, optimisation, checkpoints,
+logs, distributed runs and cross-modal pretraining (the `train` and `pretrain` commands)."""

@@ -19,7 +19,7 @@ def write_logs(out_dir: Path, history: list[dict[str, Any]], cfg: dict[str, Any]
                            extrasaction="ignore")
         w.writeheader()
         w.writerows(history)
-    from upseg_qgis.core.metrics import jsonable
+    from upseg_qgis.core.accuracy.metrics import jsonable
 
     # Strict JSON (NaN -> null) so any tool can read the log.
     (out_dir / "log.json").write_text(json.dumps(jsonable({"config": cfg, "history": history}),

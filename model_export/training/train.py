@@ -227,7 +227,7 @@ def run_epoch(cfg: dict[str, Any], epoch: int, data: RunData, trainer: Trainer,
 def _save_epoch(cfg: dict[str, Any], epoch: int, data: RunData, trainer: Trainer,
                 progress: Progress, val: dict[str, Any], out_dir: Path, improved: bool) -> None:
     """last.pt (best.pt too when the epoch improved) and the logs."""
-    from upseg_qgis.core.metrics import jsonable
+    from upseg_qgis.core.accuracy.metrics import jsonable
 
     t, best = trainer, progress.best
     state = {

@@ -7,7 +7,7 @@ import traceback
 
 from qgis.core import QgsMessageLog, QgsProcessingAlgorithm
 
-from .. import qt_compat as qt
+from ..plugin import qt_compat as qt
 
 # module name -> class name; add new algorithms here.
 _ALGORITHMS: dict[str, str] = {

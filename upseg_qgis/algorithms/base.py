@@ -11,8 +11,8 @@ from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..core.gdal_errors import RasterError, gdal_call, gdal_status
-from ..dependencies import runtime_message
+from ..core.raster.gdal_errors import RasterError, gdal_call, gdal_status
+from ..dependencies.guard import runtime_message
 
 T = TypeVar("T")
 

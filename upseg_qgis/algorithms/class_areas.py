@@ -30,8 +30,8 @@ from qgis.core import (
     QgsUnitTypes,
 )
 
-from .. import qt_compat as qt
-from ..core.reading import nodata_hits
+from ..core.raster.reading import nodata_hits
+from ..plugin import qt_compat as qt
 from .base import UPSegAlgorithm, gdal_step, translate
 from .evaluate import gdal_source, layer_class_names
 

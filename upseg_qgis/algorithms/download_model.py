@@ -1,7 +1,7 @@
 """`upseg:download_model`: put a catalogue model into the models folder, verified.
 
 From its URLs through QGIS's network stack (resumable, SHA-256 checked), or offline from a file
-or folder the user already has (SOURCE). A thin layer over `core.model_store`.
+or folder the user already has (SOURCE). A thin layer over `core.models.store`.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ from qgis.core import (
     QgsProcessingParameterString,
 )
 
-from .. import qt_compat as qt
-from ..core.catalogue import CatalogueEntry, CatalogueError, all_entries, find_entry
-from ..core.catalogue_tools import summary_differences
-from ..core.download import DownloadCancelledError, DownloadError
-from ..core.metadata import MetadataError
-from ..core.model_store import StoreConfig, fetch, find_local, installed_entries, offline_file
-from ..core.onnx_props import OnnxFileError, read_model_metadata
-from ..model_access import catalogues_for, split_catalogues
-from ..model_settings import store_config
-from ..network import QgisTransport
+from ..core.contract.metadata import MetadataError
+from ..core.contract.onnx_props import OnnxFileError, read_model_metadata
+from ..core.models.catalogue import CatalogueEntry, CatalogueError, all_entries, find_entry
+from ..core.models.catalogue_tools import summary_differences
+from ..core.models.download import DownloadCancelledError, DownloadError
+from ..core.models.store import StoreConfig, fetch, find_local, installed_entries, offline_file
+from ..plugin import qt_compat as qt
+from ..plugin.model_access import catalogues_for, split_catalogues
+from ..plugin.model_settings import store_config
+from ..plugin.network import QgisTransport
 from .base import UPSegAlgorithm
 
 MIB = 1 << 20

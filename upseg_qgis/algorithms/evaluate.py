@@ -1,7 +1,8 @@
 """`upseg:evaluate`: accuracy of a predicted class raster against a reference raster.
 
-A thin layer over `upseg_qgis.core.evaluation` (streamed confusion matrix, reference aligned on
-the fly) whose metric code is the training side's, so the numbers match `model_export evaluate`.
+A thin layer over `upseg_qgis.core.accuracy.evaluation` (streamed confusion matrix, reference
+aligned on the fly) whose metric code is the training side's, so the numbers match `model_export
+evaluate`.
 """
 
 from __future__ import annotations
@@ -31,15 +32,15 @@ from qgis.core import (
     QgsRasterLayer,
 )
 
-from .. import qt_compat as qt
-from ..core.evaluation import (
+from ..core.accuracy.evaluation import (
     EvaluationError,
     evaluate_rasters,
     mapping_from_table,
     parse_class_mapping,
     raster_class_names,
 )
-from ..core.evaluation_report import html_report
+from ..core.accuracy.report import html_report
+from ..plugin import qt_compat as qt
 from .base import UPSegAlgorithm, translate
 
 

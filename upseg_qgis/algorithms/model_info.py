@@ -19,14 +19,14 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
 )
 
-from .. import qt_compat as qt
-from ..core.catalogue import CatalogueError
-from ..core.metadata import MetadataError
-from ..core.onnx_props import OnnxFileError
-from ..core.resolve_model import ModelNotFoundError, describe_model
-from ..model_access import model_parameter, split_catalogues
-from ..model_settings import store_config
-from ..network import QgisTransport
+from ..core.contract.metadata import MetadataError
+from ..core.contract.onnx_props import OnnxFileError
+from ..core.models.catalogue import CatalogueError
+from ..core.models.resolve import ModelNotFoundError, describe_model
+from ..plugin import qt_compat as qt
+from ..plugin.model_access import model_parameter, split_catalogues
+from ..plugin.model_settings import store_config
+from ..plugin.network import QgisTransport
 from .base import UPSegAlgorithm
 from .download_model import CATALOGUE_FILTER, catalogue_listing_html
 

@@ -30,7 +30,7 @@ from qgis.core import (
     QgsProcessingUtils,
 )
 
-from .. import qt_compat as qt
+from ..plugin import qt_compat as qt
 from .base import UPSegAlgorithm, gdal_check, gdal_step, translate
 from .class_areas import AREA_METHODS, area_ha, distance_area, row_pixel_areas_ha
 from .evaluate import gdal_source, layer_class_names

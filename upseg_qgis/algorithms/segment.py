@@ -1,6 +1,6 @@
 """`upseg:segment`: optical + SAR layers -> a styled class raster (and optional confidence).
 
-A thin layer over `upseg_qgis.core.pipeline.segment`: Processing parameters become the core's
+A thin layer over `upseg_qgis.core.run.pipeline.segment`: Processing parameters become the core's
 option groups, the feedback becomes its progress/cancel/message callbacks, and core errors
 become QgsProcessingException. Band order, units and normalisation come from the model's
 metadata. The dialog shows first what an analyst sets (layers, model, outputs); tiling, units
@@ -26,8 +26,8 @@ from qgis.core import (
     QgsRasterLayer,
 )
 
-from .. import qt_compat as qt
-from ..model_access import model_parameter, resolve_parameter
+from ..plugin import qt_compat as qt
+from ..plugin.model_access import model_parameter, resolve_parameter
 from . import segment_parameters as shared
 from .base import UPSegAlgorithm
 from .class_style import ClassStylePostProcessor, model_classes
@@ -69,12 +69,12 @@ class SegmentAlgorithm(UPSegAlgorithm):
 
     def help_for_model(self, model: str | None) -> str:
         """The help, starting with what MODEL's model expects (the dialog follows MODEL)."""
-        from ..segment_dialog import model_help_html
+        from ..plugin.segment_dialog import model_help_html
 
         return model_help_html(model) + help_text(self.tr)
 
     def createCustomParametersWidget(self, parent: Any = None) -> Any:
-        from ..segment_dialog import create_dialog
+        from ..plugin.segment_dialog import create_dialog
 
         return create_dialog(self, parent)
 
@@ -126,7 +126,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
                          feedback: QgsProcessingFeedback) -> dict[str, Any]:
         self.require_runtime()
         # Imported here: the provider must load (and show this help) without onnxruntime.
-        from ..core import pipeline
+        from ..core.run import pipeline
 
         optical = self._gdal_layer(parameters, self.OPTICAL, context)
         sar = self._gdal_layer(parameters, self.SAR, context)
@@ -155,7 +155,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
 
     def _input_options(self, parameters: dict[str, Any], context: QgsProcessingContext,
                        optical: QgsRasterLayer) -> Any:
-        from ..core.options import InputOptions
+        from ..core.run.options import InputOptions
 
         extent = None
         if parameters.get(self.EXTENT) not in (None, ""):
@@ -169,7 +169,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
             optical_units=optical_units, sar_units=sar_units, extent=extent)
 
     def _runtime_options(self, parameters: dict[str, Any], context: QgsProcessingContext) -> Any:
-        from ..core.options import RuntimeOptions
+        from ..core.run.options import RuntimeOptions
 
         threads = QgsApplication.maxThreads()  # Processing's "max threads" setting, -1 = all
         return RuntimeOptions(
@@ -180,7 +180,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
 
     @staticmethod
     def _reporter(feedback: QgsProcessingFeedback) -> Any:
-        from ..core.reporting import Reporter
+        from ..core.run.reporting import Reporter
 
         shown = {"step": -1}
 
@@ -196,7 +196,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
 
     def _processing_error(self, exc: Exception) -> QgsProcessingException:
         """The core's exception as what it is: cancelled, bad input, memory, or a bug."""
-        from ..core import pipeline
+        from ..core.run import pipeline
 
         if isinstance(exc, QgsProcessingException):
             return exc

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..core.defaults import (
+from ..core.run.defaults import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_CPU_BATCH_SIZE,
     DEFAULT_CPU_TILE_SIZE,

@@ -18,7 +18,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
 )
 
-from .. import qt_compat as qt
+from ..plugin import qt_compat as qt
 
 # Static strings (not indices) so modeler chains and qgis_process read `SAR_UNITS=sar_db`.
 # The same vocabulary as core.metadata.INPUT_UNITS (a test checks), kept here so that the
@@ -85,7 +85,7 @@ def optional_int(alg: QgsProcessingAlgorithm, parameters: dict[str, Any], name: 
 def tiling_options(alg: QgsProcessingAlgorithm, parameters: dict[str, Any],
                    context: QgsProcessingContext) -> Any:
     """The core's TilingOptions from TILE_SIZE, OVERLAP and BATCH_SIZE."""
-    from ..core.options import TilingOptions
+    from ..core.run.options import TilingOptions
 
     return TilingOptions(tile_size=optional_int(alg, parameters, TILE_SIZE, context),
                          overlap=optional_int(alg, parameters, OVERLAP, context),

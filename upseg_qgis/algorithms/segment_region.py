@@ -30,7 +30,7 @@ from qgis.core import (
     QgsRasterLayer,
 )
 
-from .. import qt_compat as qt
+from ..plugin import qt_compat as qt
 from . import segment_parameters as shared
 from .base import UPSegAlgorithm
 
@@ -127,7 +127,7 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
         from ..core.region.grid import GridRequest
         from ..core.region.inputs import expand_inputs
         from ..core.region.run import REGION_ERRORS, segment_region
-        from ..core.reporting import CancelledError, Reporter
+        from ..core.run.reporting import CancelledError, Reporter
 
         optical = self._scenes(parameters, self.OPTICAL, self.OPTICAL_FOLDER, context, "optical")
         sar = self._scenes(parameters, self.SAR, self.SAR_FOLDER, context, "SAR")
@@ -178,8 +178,8 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
 
     def _options(self, parameters: dict[str, Any], context: QgsProcessingContext
                  ) -> tuple[Any, Any, Any, Any]:
-        from ..core.options import InputOptions, RuntimeOptions
         from ..core.region.options import RegionOptions
+        from ..core.run.options import InputOptions, RuntimeOptions
 
         threads = QgsApplication.maxThreads()  # Processing's "max threads" setting, -1 = all
         optical_units, sar_units = shared.units(self, parameters, context)

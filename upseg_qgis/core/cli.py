@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
-from .metadata import INPUT_UNITS
-from .session import DEVICES
+from .contract.metadata import INPUT_UNITS
+from .engine.session import DEVICES
 
 UNITS = ("auto", *INPUT_UNITS)
 
@@ -117,7 +117,7 @@ class _Log:
 
 def _options(args: argparse.Namespace, extent: bool) -> dict[str, Any]:
     """segment()'s option groups from the command line."""
-    from .options import InputOptions, RuntimeOptions, TilingOptions
+    from .run.options import InputOptions, RuntimeOptions, TilingOptions
 
     return {
         "model": args.model, "confidence": args.confidence,
@@ -130,7 +130,7 @@ def _options(args: argparse.Namespace, extent: bool) -> dict[str, Any]:
 
 
 def _segment(args: argparse.Namespace, report: Any) -> dict[str, Any]:
-    from .pipeline import segment
+    from .run.pipeline import segment
 
     result = segment(args.optical, args.sar, args.output, **_options(args, True), report=report)
     return asdict(result)
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log = _Log(args.quiet)
     from .region.run import REGION_ERRORS
-    from .reporting import CancelledError, Reporter
+    from .run.reporting import CancelledError, Reporter
 
     report = Reporter(progress=log.progress, info=log.info, warn=log.warn)
     try:

@@ -1,7 +1,7 @@
 """Region jobs: one segmentation over many scenes (or one huge mosaic), cut into windows.
 
 The output grid is cut into windows aligned to the global tile grid; each window is segmented
-by the single-scene code (`pipeline.segment`) over its halo (the global tiles that touch it),
+by the single-scene code (`run.pipeline.segment`) over its halo (the global tiles that touch it),
 so the blended result does not depend on how the region was cut. Finished windows are recorded
 in a manifest beside the output, so a rerun does only what is missing; the tiles are assembled
 into one Cloud-Optimised GeoTIFF (or a VRT) styled as a single-scene output.

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from osgeo import gdal
 
-from .. import commit
-from ..block_assembler import CONFIDENCE_NODATA
-from ..gdal_errors import RasterError, gdal_call
-from ..grid import Grid
-from ..metadata import ClassInfo
-from ..styling import category_names, colour_table, paletted_qml, qml_path
+from ..contract.metadata import ClassInfo
+from ..raster import commit
+from ..raster.block_assembler import CONFIDENCE_NODATA
+from ..raster.gdal_errors import RasterError, gdal_call
+from ..raster.grid import Grid
+from ..raster.styling import category_names, colour_table, paletted_qml, qml_path
 
 COG_OPTIONS = ["COMPRESS=DEFLATE", "BLOCKSIZE=256", "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
 # Above this many output pixels a COG means rewriting hundreds of GB in one process: say so.

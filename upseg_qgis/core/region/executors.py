@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..defaults import available_cpus
-from ..reporting import CancelledError
+from ..run.defaults import available_cpus
+from ..run.reporting import CancelledError
 from .job import RegionJob
 from .manifest import WindowRecord
 from .plan import RegionWindow

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from osgeo import gdal, osr
 
-from ..gdal_errors import RasterError, gdal_call
-from ..grid import (
+from ..raster.gdal_errors import RasterError, gdal_call
+from ..raster.grid import (
     Grid,
     Window,
     choose_resampling,
@@ -24,7 +24,7 @@ from ..grid import (
     transform_bounds,
     window_for_extent,
 )
-from ..reading import open_raster
+from ..raster.reading import open_raster
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 from osgeo import gdal
 
-from ..gdal_errors import RasterError, gdal_call
-from ..grid import Grid, raster_grid, same_crs, transform_bounds
-from ..reading import band_labels, open_raster
+from ..raster.gdal_errors import RasterError, gdal_call
+from ..raster.grid import Grid, raster_grid, same_crs, transform_bounds
+from ..raster.reading import band_labels, open_raster
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img", ".nc")
 

@@ -15,16 +15,16 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..grid import Grid
-from ..inputs import choose_bands, choose_units
-from ..metadata import InputSpec
-from ..plan import tile_size_for
-from ..product_offset import ProductOffsetError, product_offset
-from ..reading import open_raster
-from ..reporting import Reporter
-from ..session import LoadedModel
-from ..tiling import TileLayout, plan_tiles
-from ..units import UnitsError
+from ..contract.metadata import InputSpec
+from ..engine.session import LoadedModel
+from ..inputs.layers import choose_bands, choose_units
+from ..inputs.product_offset import ProductOffsetError, product_offset
+from ..inputs.units import UnitsError
+from ..raster.grid import Grid
+from ..raster.reading import open_raster
+from ..run.plan import tile_size_for
+from ..run.reporting import Reporter
+from ..run.tiling import TileLayout, plan_tiles
 from .inputs import Scene
 
 
@@ -132,6 +132,6 @@ def choose_tiling(
 
 
 def model_path(model: str | None) -> str:
-    from ..session import default_model_path
+    from ..engine.session import default_model_path
 
     return str(Path(model).resolve()) if model else str(default_model_path())

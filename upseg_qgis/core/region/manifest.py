@@ -21,8 +21,8 @@ import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..gdal_errors import RasterError
 from ..process_alive import process_alive
+from ..raster.gdal_errors import RasterError
 from .job import RegionJob
 from .plan import RegionWindow
 

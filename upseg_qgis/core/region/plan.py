@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..grid import Window
-from ..tiling import TileLayout
+from ..raster.grid import Window
+from ..run.tiling import TileLayout
 
 DEFAULT_WINDOW_SIZE = 4096  # px; about 17 Mpx, several seconds of work per window on a CPU
 MIN_WINDOW_SIZE = 16

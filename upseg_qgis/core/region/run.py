@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..gdal_errors import RasterError
-from ..grid import raster_grid
-from ..options import InputOptions, RuntimeOptions, TilingOptions
-from ..pipeline import CORE_ERRORS
-from ..reading import open_raster
-from ..reporting import Reporter
-from ..session import load_model
-from ..writing import check_output_path
+from ..engine.session import load_model
+from ..raster.gdal_errors import RasterError
+from ..raster.grid import raster_grid
+from ..raster.reading import open_raster
+from ..raster.writing import check_output_path
+from ..run.options import InputOptions, RuntimeOptions, TilingOptions
+from ..run.pipeline import CORE_ERRORS
+from ..run.reporting import Reporter
 from .assemble import assemble
 from .executors import SchedulerError, connect, run_in_process, run_on_dask
 from .grid import GridRequest, on_grid, output_grid

@@ -20,18 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..bands import BandSelection
-from ..defaults import CPU, DEFAULT_PREFETCH, cpu_threading
-from ..grid import Window, raster_grid
-from ..inputs import Layer, Layers, open_readers
-from ..metadata import ModelMetadata
-from ..options import TilingOptions
-from ..plan import plan_run
-from ..reading import open_raster
-from ..reporting import Clock, Reporter
-from ..session import LoadedModel, load_model
-from ..streaming import StreamSetup, stream
-from ..writing import OutputPaths, OutputWriter
+from ..contract.metadata import ModelMetadata
+from ..engine.session import LoadedModel, load_model
+from ..inputs.bands import BandSelection
+from ..inputs.layers import Layer, Layers, open_readers
+from ..raster.grid import Window, raster_grid
+from ..raster.reading import open_raster
+from ..raster.writing import OutputPaths, OutputWriter
+from ..run.defaults import CPU, DEFAULT_PREFETCH, cpu_threading
+from ..run.options import TilingOptions
+from ..run.plan import plan_run
+from ..run.reporting import Clock, Reporter
+from ..run.streaming import StreamSetup, stream
 from .job import RegionJob
 from .manifest import WindowRecord
 from .plan import RegionWindow, rect_in_halo

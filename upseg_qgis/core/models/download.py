@@ -1,0 +1,281 @@
+"""Download a model file in resumable chunks and verify it; the transport is given by the caller.
+
+The plugin passes a transport that goes through QGIS's own network stack
+(`upseg_qgis/plugin/network.py`, so QGIS's proxy, SSL and authentication settings apply); tests pass
+their own. Everything else
+lives here, without QGIS:
+
+- The file grows as `<name>.part` beside its final place; `<name>.part.json` remembers which file
+  (size, SHA-256) it is part of, so a later run resumes it with an HTTP Range request, and a part
+  of another version is never continued.
+- Chunks are asked for with `Range: bytes=a-b`. A server that ignores Range (200) is answered by
+  taking its whole body; 416 or a size that differs from the catalogue's are clear errors.
+- Several URLs are mirrors: a server error on one moves on to the next, from the same byte.
+- Cancelling keeps the part for the next run. At the end the SHA-256 is checked; a mismatch
+  deletes the part and says so. Only a verified file is renamed into place.
+- `<name>.part.lock` stops two downloads of one file at once (a stale lock is taken over).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..process_alive import process_alive
+from .catalogue import local_path
+from .checksum import ChecksumCancelledError, mark_verified, sha256_file
+
+MIB = 1 << 20
+DEFAULT_CHUNK = 4 * MIB
+MAX_CHUNK = 16 * MIB  # peak memory is about 5 chunks (Qt's buffers and copies; measured)
+FAST_CHUNK_SECONDS = 2.0  # a chunk faster than this doubles the next one (fewer requests)
+_NETWORK_HINT = ("Check the network (and QGIS's proxy settings under Settings > Options > "
+                 "Network), or install the file offline (upseg:download_model with SOURCE).")
+
+
+class DownloadError(RuntimeError):
+    """The file could not be downloaded; the message says why and what to do."""
+
+
+class ChecksumError(DownloadError):
+    """The downloaded file is not the one the catalogue describes (it has been deleted)."""
+
+
+class DownloadCancelledError(DownloadError):
+    """The user cancelled; the partial file is kept for a later resume."""
+
+
+@dataclass
+class Response:
+    status: int  # HTTP status; 0 when there was none (connection refused, DNS, ...)
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names
+    error: str = ""  # the transport's error text, "" when it reported none
+
+
+class Transport(Protocol):
+    def get(self, url: str, start: int, end: int | None) -> Response:
+        """GET `url`; with `start`/`end` (inclusive) as a Range request unless start == 0 and
+        end is None. Raises DownloadCancelledError when the user cancels."""
+        ...
+
+
+class FileTransport:
+    """Ranges of a local file (a share, a USB stick): same bookkeeping as HTTP."""
+
+    def get(self, url: str, start: int, end: int | None) -> Response:
+        path = local_path(url)
+        if path is None or not path.is_file():
+            return Response(0, error=f"no such file: {path or url}")
+        total = path.stat().st_size
+        with path.open("rb") as f:
+            f.seek(start)
+            body = f.read((end - start + 1) if end is not None else -1)
+        return Response(206, body, {"content-range": f"bytes {start}-{start + len(body) - 1}/"
+                                                     f"{total}"})
+
+
+@dataclass
+class _Job:
+    dest: Path
+    size: int
+    sha256: str
+    transport: Transport
+    progress: Callable[[float], None]
+    is_cancelled: Callable[[], bool]
+    info: Callable[[str], None]
+    chunk: int
+    max_chunk: int
+
+    @property
+    def part(self) -> Path:
+        return self.dest.with_name(self.dest.name + ".part")
+
+    @property
+    def state(self) -> Path:
+        return self.dest.with_name(self.dest.name + ".part.json")
+
+    def have(self) -> int:
+        return self.part.stat().st_size if self.part.exists() else 0
+
+
+def _noop(*_args: object) -> None:
+    return None
+
+
+def _content_range(headers: dict[str, str]) -> tuple[int, int | None] | None:
+    """(first byte, total size or None) of a `Content-Range: bytes a-b/total` header."""
+    m = re.match(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)", headers.get("content-range", ""))
+    if not m:
+        return None
+    return int(m.group(1)), None if m.group(3) == "*" else int(m.group(3))
+
+
+def _describe(url: str, resp: Response) -> str:
+    status = f"HTTP {resp.status}" if resp.status else "no answer"
+    return f"{url}: {status}" + (f" ({resp.error})" if resp.error else "")
+
+
+def _prepare_part(job: _Job) -> None:
+    """Keep a part only if it belongs to this very file; otherwise start afresh."""
+    want = {"size": job.size, "sha256": job.sha256}
+    try:
+        known = json.loads(job.state.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = None
+    if known != want or job.have() > job.size:
+        job.part.unlink(missing_ok=True)
+    job.dest.parent.mkdir(parents=True, exist_ok=True)
+    job.state.write_text(json.dumps(want), encoding="utf-8")
+
+
+def _fetch(job: _Job, url: str) -> None:
+    """Fill the part from `url` up to the full size, chunk by chunk."""
+    chunk = job.chunk
+    restarted = False
+    while (offset := job.have()) < job.size:
+        if job.is_cancelled():
+            raise DownloadCancelledError("cancelled")
+        end = min(offset + chunk, job.size) - 1
+        started = time.monotonic()
+        resp = job.transport.get(url, offset, end)
+        if resp.status == 416 and not restarted:  # our part is longer than the server's file
+            job.part.unlink(missing_ok=True)
+            restarted = True
+            continue
+        if resp.error or resp.status not in (200, 206):
+            raise DownloadError(_describe(url, resp))
+        if resp.status == 200:  # Range ignored: the body is the whole file
+            if len(resp.body) != job.size:
+                raise DownloadError(f"{url}: the server sent {len(resp.body)} bytes, the "
+                                    f"catalogue says {job.size}")
+            if offset:
+                job.info("The server does not resume downloads; the whole file came again.")
+            job.part.write_bytes(resp.body)
+        else:
+            rng = _content_range(resp.headers)
+            if rng is not None and rng[1] is not None and rng[1] != job.size:
+                raise DownloadError(f"{url}: the file there has {rng[1]} bytes, the catalogue "
+                                    f"says {job.size} (is the catalogue out of date?)")
+            if (rng is not None and rng[0] != offset) or not resp.body:
+                raise DownloadError(f"{url}: the server answered a different byte range")
+            body = resp.body
+            if len(body) > job.size - offset:  # never past the end (no copy otherwise)
+                body = memoryview(body)[: job.size - offset]
+            with job.part.open("ab") as f:
+                f.write(body)
+        job.progress(job.have() / job.size)
+        if time.monotonic() - started < FAST_CHUNK_SECONDS:
+            chunk = min(chunk * 2, job.max_chunk)
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    """An exclusive lock file holding our pid; a lock whose process is gone is taken over."""
+    lock = path.with_name(path.name + ".part.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            try:
+                pid = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                pid = 0
+            if pid and pid != os.getpid() and process_alive(pid):
+                raise DownloadError(
+                    f"{path.name} is being downloaded by another QGIS (process {pid}). Wait "
+                    f"for it to finish, or delete {lock} if that process is gone."
+                ) from None
+            lock.unlink(missing_ok=True)
+    else:
+        raise DownloadError(f"Cannot lock {lock}; delete it and try again.")
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _verify(job: _Job) -> None:
+    try:
+        digest = sha256_file(job.part, is_cancelled=job.is_cancelled)
+    except ChecksumCancelledError:
+        raise DownloadCancelledError("cancelled while checking the file") from None
+    if digest != job.sha256:
+        job.part.unlink(missing_ok=True)
+        job.state.unlink(missing_ok=True)
+        raise ChecksumError(
+            f"The downloaded file's SHA-256 is {digest}, but the catalogue says {job.sha256}: "
+            f"it is not the file the catalogue describes (corrupted on the way, or the file on "
+            f"the server was replaced). The download was deleted. Try again; if it happens "
+            f"again, tell the catalogue's maintainer."
+        )
+    os.replace(job.part, job.dest)
+    job.state.unlink(missing_ok=True)
+    mark_verified(job.dest, digest)
+
+
+def download(
+    urls: Sequence[str],
+    dest: str | Path,
+    size: int,
+    sha256: str,
+    transport: Transport,
+    progress: Callable[[float], None] | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+    info: Callable[[str], None] | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    max_chunk: int = MAX_CHUNK,
+) -> Path:
+    """Download `dest` from the first of `urls` that works, resuming a part left by an earlier
+    run, and verify its SHA-256. Local paths and file:// URLs are copied the same way."""
+    job = _Job(Path(dest), size, sha256.lower(), transport, progress or _noop,
+               is_cancelled or (lambda: False), info or _noop, chunk_size,
+               max(max_chunk, chunk_size))
+    errors: list[str] = []
+    with _lock(job.dest):
+        _prepare_part(job)
+        if job.have():
+            job.info(f"Resuming {job.dest.name} at {job.have() / MIB:.1f} of "
+                     f"{size / MIB:.1f} MiB.")
+        for url in urls:
+            via = FileTransport() if local_path(url) is not None else transport
+            try:
+                _fetch(_replace_transport(job, via), url)
+                break
+            except DownloadCancelledError:
+                raise DownloadCancelledError(
+                    f"Download of {job.dest.name} cancelled at {job.have() / MIB:.1f} of "
+                    f"{size / MIB:.1f} MiB; the part is kept and the next run resumes it."
+                ) from None
+            except DownloadError as exc:
+                errors.append(str(exc))
+                if len(urls) > 1:
+                    job.info(f"{exc}; trying the next URL.")
+        else:
+            raise DownloadError(
+                f"Could not download {job.dest.name}: " + "; ".join(errors) + ". "
+                + (f"{job.have() / MIB:.1f} MiB are kept and the next run resumes from there. "
+                   if job.have() else "")
+                + (_NETWORK_HINT if any(local_path(u) is None for u in urls) else
+                   "Check that the file is the one the catalogue describes.")
+            )
+        _verify(job)
+    return job.dest
+
+
+def _replace_transport(job: _Job, transport: Transport) -> _Job:
+    if transport is job.transport:
+        return job
+    return _Job(job.dest, job.size, job.sha256, transport, job.progress, job.is_cancelled,
+                job.info, job.chunk, job.max_chunk)
