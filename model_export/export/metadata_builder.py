@@ -48,6 +48,15 @@ def _input_block(ckpt: dict[str, Any], modality: str,
     return block
 
 
+def map_depends_on_tile(model_config: dict[str, Any]) -> bool:
+    """Per-tile input contrast (statistics over the tile) and attention across the whole tile
+    make the map depend on the tile: the plugin then runs at the exported tiling only."""
+    from model_export.models import UPSegConfig
+
+    cfg = UPSegConfig.from_dict(model_config)
+    return bool(cfg.input_tile_contrast or cfg.is_vit)
+
+
 def encoder_block(model_config: dict[str, Any]) -> dict[str, Any]:
     """Which encoder the graph holds; for DOFA the band wavelengths fixed in the graph."""
     from model_export.models import UPSegConfig
@@ -112,7 +121,8 @@ def build_metadata(ckpt: dict[str, Any], model: ModelDescription, *, multiple_of
                    for m in ("optical", "sar")},
         "gsd_m": float(dataset.get("gsd_m") or 10.0),
         "tiling": {"tile_size": model.tile_size, "overlap": model.overlap,
-                   "multiple_of": multiple_of},
+                   "multiple_of": multiple_of,
+                   "fixed": map_depends_on_tile(ckpt["model_config"])},
         "training": _training_block(ckpt, model.test_metrics),
         "licence": model.licence,
         "citation": METHOD_CITATION,

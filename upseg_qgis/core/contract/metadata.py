@@ -209,6 +209,9 @@ class ModelMetadata:
     tile_size: int
     overlap: int
     multiple_of: int
+    # The map depends on the tile itself (statistics over the tile, attention across it): the
+    # model runs at its own tile_size and overlap only, so memory settings never change the map.
+    fixed_tiling: bool = False
     training: dict[str, Any] = field(default_factory=dict)
     # Softmax temperature fitted on validation data (1.0: none stored); the confidence output
     # is softmax(logits / temperature). The class map (argmax) does not depend on it.

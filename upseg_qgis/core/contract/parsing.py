@@ -174,6 +174,7 @@ def parse_metadata(data: str | dict[str, Any]) -> ModelMetadata:
     multiple = _int(tiling.get("multiple_of", 32), "tiling.multiple_of", 1)
     if overlap * 2 >= tile:
         raise MetadataError("upseg metadata: 'tiling.overlap' must be less than half the tile.")
+    fixed = _fixed_tiling(tiling, model)
     return ModelMetadata(
         schema_version=version,
         name=_str(_req(model, "name", "model."), "model.name"),
@@ -187,12 +188,24 @@ def parse_metadata(data: str | dict[str, Any]) -> ModelMetadata:
         tile_size=tile,
         overlap=overlap,
         multiple_of=multiple,
+        fixed_tiling=fixed,
         training=dict(data.get("training", {})),
         temperature=_parse_temperature(data),
         licence=str(data.get("licence", "")),
         citation=str(data.get("citation", "")),
         raw=data,
     )
+
+
+def _fixed_tiling(tiling: dict[str, Any], model: dict[str, Any]) -> bool:
+    """`tiling.fixed`; models exported before the field existed say it through their
+    architecture (per-tile input contrast makes the map depend on the tile)."""
+    if "fixed" in tiling:
+        if not isinstance(tiling["fixed"], bool):
+            raise MetadataError("upseg metadata: 'tiling.fixed' must be true or false.")
+        return tiling["fixed"]
+    arch = model.get("architecture")
+    return bool(isinstance(arch, dict) and arch.get("input_tile_contrast"))
 
 
 def _parse_classes(data: dict[str, Any]) -> tuple[tuple[ClassInfo, ...], int]:

@@ -22,7 +22,7 @@ from ..inputs.product_offset import ProductOffsetError, product_offset
 from ..inputs.units import UnitsError
 from ..raster.grid import Grid
 from ..raster.reading import open_raster
-from ..run.plan import tile_size_for
+from ..run.plan import resolve_tiling
 from ..run.reporting import Reporter
 from ..run.tiling import TileLayout, plan_tiles
 from .inputs import Scene
@@ -124,10 +124,10 @@ def choose_tiling(
 ) -> tuple[int, int, bool]:
     """(tile, overlap, fixed) as the single-scene plan stage resolves them, decided once so
     that workers on other devices still cut the same tiles."""
-    tile, warnings = tile_size_for(lm.metadata, lm.provider, lm.static_hw, tile_size)
+    tile, ovl, warnings = resolve_tiling(lm.metadata, lm.provider, lm.static_hw, tile_size,
+                                         overlap)
     for w in warnings:
         report.warning(w)
-    ovl = int(lm.metadata.overlap if overlap is None else overlap)
     return tile, ovl, bool(lm.static_hw)
 
 

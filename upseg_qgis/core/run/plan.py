@@ -54,11 +54,37 @@ def batch_size_for(meta: ModelMetadata, provider: str, requested: int | None) ->
     return batch
 
 
+def fixed_tiling(meta: ModelMetadata, tile_size: int | None,
+                 overlap: int | None) -> tuple[int | None, int | None, list[str]]:
+    """A model whose map depends on the tile runs at its own tile size and overlap: asking for
+    others would change the map, not only memory and speed. Say so when the user asked."""
+    if not meta.fixed_tiling:
+        return tile_size, overlap, []
+    asked = {"TILE_SIZE": (tile_size, meta.tile_size), "OVERLAP": (overlap, meta.overlap)}
+    ignored = [f"{k} {v}" for k, (v, own) in asked.items() if v is not None and v != own]
+    warnings = []
+    if ignored:
+        warnings.append(
+            f"{' and '.join(ignored)} ignored: this model's map depends on the tile (its "
+            f"metadata says tiling.fixed), so it always runs on {meta.tile_size} px tiles with "
+            f"{meta.overlap} px overlap, and the map stays the same whatever the memory settings. "
+            "Use BATCH_SIZE to trade memory for speed.")
+    return meta.tile_size, meta.overlap, warnings
+
+
+def resolve_tiling(meta: ModelMetadata, provider: str, static_hw: tuple[int, int] | None,
+                   tile_size: int | None, overlap: int | None) -> tuple[int, int, list[str]]:
+    """(tile size, overlap, warnings) as a run uses them; region jobs decide them the same way."""
+    tile_size, overlap, warnings = fixed_tiling(meta, tile_size, overlap)
+    tile, more = tile_size_for(meta, provider, static_hw, tile_size)
+    return tile, int(meta.overlap if overlap is None else overlap), warnings + more
+
+
 def plan_run(width: int, height: int, meta: ModelMetadata, provider: str,
              static_hw: tuple[int, int] | None, opts: TilingOptions) -> tuple[TilePlan, list[str]]:
     """The plan for a width x height output window, and warnings."""
-    tile, warnings = tile_size_for(meta, provider, static_hw, opts.tile_size)
-    overlap = int(meta.overlap if opts.overlap is None else opts.overlap)
+    tile, overlap, warnings = resolve_tiling(meta, provider, static_hw, opts.tile_size,
+                                             opts.overlap)
     batch = batch_size_for(meta, provider, opts.batch_size)
     layout, notes = plan_tiles(width, height, tile, overlap, meta.multiple_of, bool(static_hw))
     chunks = column_groups(layout, opts.chunk_width or DEFAULT_CHUNK_WIDTH)
