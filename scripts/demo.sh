@@ -33,5 +33,9 @@ for name, iou in zip(m["class_names"], m["iou"]):
 PY
 
 echo
+echo "== zero-parameter baselines on the same chip, from its own bands (the bar the model must clear) =="
+"$ROOT/.venv/bin/python" -m model_export.evaluation.chip_baselines --data-root "$(dirname "$DATA")"
+
+echo
 echo "Styled water map: $OUT/water.tif (style: $OUT/water.qml), confidence: $OUT/confidence.tif"
 echo "Accuracy report:  $OUT/accuracy.html"

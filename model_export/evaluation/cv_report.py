@@ -51,6 +51,19 @@ def choose(results: dict[str, list[dict[str, Any]]]) -> tuple[str | None, str]:
                   f"those, highest under the measured scene shifts: `{pick}`")
 
 
+def chip_baseline_sentence() -> str:
+    """The bar on the chip: zero-parameter water baselines from its own bands."""
+    from model_export.evaluation.chip_baselines import chip_baselines
+
+    try:
+        base = chip_baselines()
+    except (FileNotFoundError, RuntimeError):
+        return "Zero-parameter baselines: not measured (chip not found)."
+    return ("Zero-parameter baselines on the same chip, water IoU: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in base.items())
+            + " (`python -m model_export.evaluation.chip_baselines`).")
+
+
 def _chip(row: dict[str, Any], key: str) -> float:
     chip = row.get("sen1floods11") or {}
     return chip.get(key, math.nan)
@@ -172,7 +185,8 @@ def write_report(spec: dict[str, Any], results: dict[str, list[dict[str, Any]]],
         "reference for every candidate whatever its training labels make of that water; "
         "*published masks*: as OMBRIA ships them, where mapping a river counts as an error.",
         "- The Sen1Floods11 chip (raw L1C + dB, hand label of all water) runs through the "
-        "plugin's own pipeline with each fold's ONNX export: reported, never used to choose.",
+        "plugin's own pipeline with each fold's ONNX export: reported, never used to choose. "
+        + chip_baseline_sentence(),
         "", "## Candidates", "", *candidate_table(spec, results), "",
         "Selection rule (set once the first fold had shown that plain OMBRIA folds cannot see "
         "the conversion error, before the other folds and candidates were scored): among the "

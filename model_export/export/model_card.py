@@ -61,6 +61,25 @@ def comparison_table(summary: dict[str, Any]) -> list[str]:
             *[f"| {a} | {b} | {c} |" for a, b, c in rows]]
 
 
+def baseline_lines(summary: dict[str, Any]) -> list[str]:
+    """The model's chip score beside what the raster calculator gives on the same chip."""
+    base = summary.get("chip_baselines") or {}
+    chip = summary.get("sen1floods11")
+    if not base or not chip:
+        return ["(not measured: the Sen1Floods11 chip was not found)"]
+    rows = [f"| this model (plugin pipeline, raw L1C + dB) | {chip['water_iou']:.3f} |",
+            *[f"| {name} (zero parameters, the chip's own bands) | {iou:.3f} |"
+              for name, iou in base.items()]]
+    best = max(base, key=base.get)
+    verdict = (f"The best zero-parameter baseline ({best}, {base[best]:.3f}) beats this model "
+               "on the chip: where the scene has near- or short-wave infrared bands, a water "
+               "index is the better map today." if base[best] > chip["water_iou"] else
+               f"This model beats every zero-parameter baseline on the chip (best: {best}, "
+               f"{base[best]:.3f}).")
+    return ["| Sen1Floods11 chip, water IoU | |", "|---|---:|", *rows, "", verdict,
+            "(`python -m model_export.evaluation.chip_baselines`; `make demo` prints the same.)"]
+
+
 def calibration_lines(summary: dict[str, Any]) -> list[str]:
     cal = summary["calibration"]
     t = cal["temperature"]
@@ -192,6 +211,7 @@ def write_card(path: Path, summary: dict[str, Any]) -> None:
         "fourth, so the scored places were never seen (`docs/validation.md`); it is what chose "
         "this recipe. The test split shares places with `train/`, so it measures the familiar "
         "case. The Sen1Floods11 chip was never used to choose anything.", "",
+        "## Against the raster calculator", "", *baseline_lines(summary), "",
         "## Calibration", *calibration_lines(summary), "",
         "## Architecture", architecture_text(meta, summary), "",
         "## Training", training_text(meta, summary["recipe"]), "",

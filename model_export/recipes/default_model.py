@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from model_export.evaluation.calibration import expected_calibration_error
+from model_export.evaluation.chip_baselines import chip_baselines
 from model_export.evaluation.chip_check import sen1floods11_check
 from model_export.evaluation.onnx_eval import evaluate_onnx, evaluate_otsu
 
@@ -148,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                                    "old_recipe": cv_summary(spec, cv.get(OLD_RECIPE, []))},
         "sen1floods11": sen1floods11_check(out, None),
         "sen1floods11_tta": sen1floods11_check(out, None, tta="flips"),
-        "previous": previous, "metadata": onnx_metadata(out)}
+        "chip_baselines": chip_baselines(), "previous": previous, "metadata": onnx_metadata(out)}
     (out.parent / SUMMARY_NAME).write_text(json.dumps(
         {k: v for k, v in summary.items() if k != "metadata"}, indent=1, default=str) + "\n")
     write_card(out.parent / CARD_NAME, summary)
