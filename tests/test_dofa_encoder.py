@@ -55,6 +55,20 @@ def test_band_order_does_not_matter_with_band_major_filters() -> None:
         assert torch.allclose(a, b, atol=1e-5) is same, order
 
 
+def test_swapping_vv_and_vh_changes_the_tokens() -> None:
+    """With one code for both, the filters were equal and the embedding saw only VV + VH."""
+    from model_export.models.bands import wavelengths_for
+
+    enc = _tiny()
+    x = torch.randn(1, 2, 64, 64)
+    waves = torch.tensor(wavelengths_for(["vv", "vh"]))
+    with torch.no_grad():
+        a, b = enc.tokens(x, waves), enc.tokens(x[:, [1, 0]], waves)
+        weight, _ = enc.patch_embed.filters(waves)
+    assert not torch.allclose(weight[:, 0], weight[:, 1])
+    assert (a - b).abs().max() > 1e-3 * a.abs().max()
+
+
 def test_position_embeddings_resampled_for_other_sizes() -> None:
     enc = _tiny()
     table = enc.pos_embed[:, 1:]
