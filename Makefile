@@ -24,7 +24,7 @@ TEST_ENV := QT_QPA_PLATFORM=offscreen XDG_DATA_HOME=$(CURDIR)/.qgis-test-profile
 	UPSEG_PYQT6_NAMES=$(PYQT6_NAMES)
 
 .PHONY: help setup system venv test test-qgis qt6-check qt6-scan lint format demo qgis-process model cv \
-	cost bench ablation package gui-check clean
+	cost bench ablation package package-local gui-check clean
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -86,8 +86,11 @@ bench: setup ## speed vs the raw ONNX Runtime limit, memory vs scene size, regio
 	$(PY) -m bench.region_bench
 	$(PY) -m bench.model_compare
 
-package: setup ## the plugin ZIP for "Install from ZIP" -> dist/
+package: setup ## the upload ZIP -> dist/ (refused while metadata.txt lacks a real email, repository, tracker)
 	$(PY) scripts/package.py --require-model
+
+package-local: setup ## a ZIP for local testing and "Install from ZIP" -> dist/*-local.zip (not for upload)
+	$(PY) scripts/package.py --require-model --local
 
 gui-check: setup ## QGIS desktop under Xvfb: plugin from the ZIP, dialog and result screenshots -> docs/img/
 	$(PY) scripts/gui_check.py

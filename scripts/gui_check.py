@@ -97,7 +97,7 @@ def _driver(argv: list[str]) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="upseg_gui_check_"))
     model, model_label = _model(root, work)
-    zip_path = package.build(work / "dist", log=lambda *_: None)
+    zip_path = package.build(work / "dist", log=lambda *_: None, local=True)
     summary: dict[str, Any] = {"zip": str(zip_path), "model": model_label, "phases": []}
     ok = True
     phases = ["main"] + ([] if args.no_offer else ["offer"]) + (["install"] if args.install

@@ -2,17 +2,23 @@
 """Build `dist/upseg_qgis-<version>.zip`, the file QGIS's "Plugins > Install from ZIP" takes.
 
 One top folder `upseg_qgis/` holding the plugin code, metadata.txt (the top-level file, the single
-source; the symlink in the plugin folder is dereferenced), LICENSE, the icon and the embedded
-models (upseg_qgis/models/*.onnx when present). No __pycache__, tests or hidden files. The zip
-is reproducible: sorted entries with a fixed timestamp.
+source; the symlink in the plugin folder is dereferenced), LICENSE, the icon, the embedded
+models (upseg_qgis/models/*.onnx when present) and the user guide with its screenshots in
+`upseg_qgis/docs/` (the algorithms' Help opens it). No __pycache__, tests or hidden files. The
+zip is reproducible: sorted entries with a fixed timestamp.
 
-Usage: python scripts/package.py [--out dist] [--require-model]
+An upload zip needs a real email, repository and tracker in metadata.txt; while any is empty or
+a placeholder it is refused. `--local` builds `upseg_qgis-<version>-local.zip` for testing and
+"Install from ZIP" only, never for upload.
+
+Usage: python scripts/package.py [--out dist] [--require-model] [--local]
 """
 
 from __future__ import annotations
 
 import argparse
 import configparser
+import re
 import sys
 import zipfile
 from pathlib import Path
@@ -20,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = "upseg_qgis"
 DEFAULT_MODEL = Path(PLUGIN) / "models" / "upseg_default.onnx"
+GUIDE = Path("docs") / "user_guide.md"
 EXCLUDED_DIRS = {"__pycache__", "tests", "test", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
 EXCLUDED_SUFFIXES = {".pyc", ".pyo", ".orig", ".rej", ".swp", ".tmp"}
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # reproducible archives
@@ -27,13 +34,20 @@ FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # reproducible archives
 # which tests/test_package.py runs on the unpacked zip).
 REQUIRED_METADATA = ("name", "description", "about", "version", "qgisMinimumVersion",
                      "qgisMaximumVersion", "author", "email", "tracker", "repository")
+# Addresses users are sent to: an upload needs real ones (RFC 2606/6761 names never resolve).
+ADDRESS_KEYS = ("email", "repository", "tracker", "homepage")
+PLACEHOLDER_HOSTS = ("example.org", "example.com", "example.net", ".invalid", ".example")
 MAX_ZIP_BYTES = 25 * 1024 * 1024
 
 
-def plugin_version(root: Path = ROOT) -> str:
+def parse_general(root: Path = ROOT) -> configparser.SectionProxy:
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(root / "metadata.txt", encoding="utf-8")
-    return parser["general"]["version"]
+    return parser["general"]
+
+
+def plugin_version(root: Path = ROOT) -> str:
+    return parse_general(root)["version"]
 
 
 def plugin_files(root: Path = ROOT) -> dict[str, Path]:
@@ -51,18 +65,46 @@ def plugin_files(root: Path = ROOT) -> dict[str, Path]:
         files[rel.as_posix()] = path.resolve()
     files[f"{PLUGIN}/metadata.txt"] = (root / "metadata.txt").resolve()  # the single source
     files[f"{PLUGIN}/LICENSE"] = (root / "LICENSE").resolve()
+    files.update(guide_files(root))
     return dict(sorted(files.items()))
 
 
-def check(files: dict[str, Path], root: Path = ROOT) -> list[str]:
-    """What would make QGIS refuse or break the plugin."""
+def guide_files(root: Path = ROOT) -> dict[str, Path]:
+    """The user guide and the images it shows, under upseg_qgis/docs/ (Help opens it there)."""
+    guide = root / GUIDE
+    if not guide.is_file():
+        return {}
+    files = {f"{PLUGIN}/{GUIDE.as_posix()}": guide.resolve()}
+    for name in sorted(set(re.findall(r"\]\((img/[\w.-]+)\)", guide.read_text("utf-8")))):
+        if (guide.parent / name).is_file():
+            files[f"{PLUGIN}/docs/{name}"] = (guide.parent / name).resolve()
+    return files
+
+
+def address_problems(general: configparser.SectionProxy | dict) -> list[str]:
+    """Empty or placeholder addresses: fine for a local zip, never for an upload."""
+    problems = []
+    for key in ADDRESS_KEYS:
+        value = general.get(key, "").strip()
+        if not value and key != "homepage":
+            problems.append(f"metadata.txt lacks '{key}' (the project has no public home yet)")
+        elif any(host in value for host in PLACEHOLDER_HOSTS):
+            problems.append(f"metadata.txt '{key}' is a placeholder: {value}")
+    return problems
+
+
+def check(files: dict[str, Path], root: Path = ROOT, local: bool = False) -> list[str]:
+    """What would make QGIS refuse or break the plugin (or the plugin repository refuse the
+    upload, unless `local`)."""
     problems = []
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(root / "metadata.txt", encoding="utf-8")
     general = parser["general"] if parser.has_section("general") else {}
     for key in REQUIRED_METADATA:
-        if not general.get(key):
+        if not general.get(key) and key not in ADDRESS_KEYS:
             problems.append(f"metadata.txt lacks '{key}'")
+    if not local:
+        problems += address_problems(general)
     top = general.get("qgisMaximumVersion", "0").split(".")[0]
     if not top.isdigit() or int(top) < 4:
         problems.append("qgisMaximumVersion must be 4 or more, or QGIS 4 users never see it")
@@ -75,9 +117,9 @@ def check(files: dict[str, Path], root: Path = ROOT) -> list[str]:
 
 
 def build(out_dir: Path = ROOT / "dist", root: Path = ROOT, require_model: bool = False,
-          log=print) -> Path:  # noqa: ANN001
+          log=print, local: bool = False) -> Path:  # noqa: ANN001
     files = plugin_files(root)
-    problems = check(files, root)
+    problems = check(files, root, local)
     model = DEFAULT_MODEL.as_posix()
     if model not in files:
         msg = f"{model} not found: the zip has no embedded default model"
@@ -88,7 +130,8 @@ def build(out_dir: Path = ROOT / "dist", root: Path = ROOT, require_model: bool 
     if problems:
         raise SystemExit("cannot package: " + "; ".join(problems))
     out_dir.mkdir(parents=True, exist_ok=True)
-    zip_path = out_dir / f"{PLUGIN}-{plugin_version(root)}.zip"
+    suffix = "-local" if local else ""
+    zip_path = out_dir / f"{PLUGIN}-{plugin_version(root)}{suffix}.zip"
     tmp = zip_path.with_suffix(".zip.part")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
         for name, path in files.items():
@@ -104,6 +147,9 @@ def build(out_dir: Path = ROOT / "dist", root: Path = ROOT, require_model: bool 
                          "through a model catalogue, not in the zip)")
     tmp.replace(zip_path)  # never leave a half-written zip under the final name
     log(f"{zip_path} ({zip_path.stat().st_size / 1e6:.1f} MB, {len(files)} files)")
+    if local:
+        log("LOCAL zip for testing and Install from ZIP only: not for upload (" +
+            "; ".join(address_problems(parse_general(root))) + ")")
     return zip_path
 
 
@@ -112,8 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "dist", help="output folder")
     ap.add_argument("--require-model", action="store_true",
                     help=f"fail when {DEFAULT_MODEL} is missing")
+    ap.add_argument("--local", action="store_true",
+                    help="a zip for local testing (…-local.zip), allowed without real addresses")
     args = ap.parse_args(argv)
-    build(args.out, require_model=args.require_model)
+    build(args.out, require_model=args.require_model, local=args.local)
     return 0
 
 

@@ -97,6 +97,12 @@ def _qt_imports(tree: ast.AST) -> dict[str, str]:
     """Local name -> PyQt6 path ('QMessageBox' -> 'QtWidgets.QMessageBox', 'QtCore' -> 'QtCore')."""
     names: dict[str, str] = {}
     for node in ast.walk(tree):
+        if isinstance(node, ast.Import):  # import qgis.PyQt.QtNetwork as net
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if alias.asname and parts[:2] == ["qgis", "PyQt"] and len(parts) == 3:
+                    names[alias.asname] = parts[2]
+            continue
         if not isinstance(node, ast.ImportFrom) or not node.module:
             continue
         for alias in node.names:
@@ -106,6 +112,49 @@ def _qt_imports(tree: ast.AST) -> dict[str, str]:
             elif node.module == "qgis.PyQt" and alias.name in QT_MODULES:
                 names[local] = alias.name
     return names
+
+
+def _target_key(node: ast.expr) -> tuple[str, ...] | None:
+    """`_ATTR` -> ('_ATTR',), `self.attr` -> ('self', 'attr'); None for anything else."""
+    if isinstance(node, ast.Name):
+        return (node.id,)
+    chain = _chain(node) if isinstance(node, ast.Attribute) else None
+    return tuple(chain) if chain else None
+
+
+def _expand(chain: list[str], aliases: dict[tuple[str, ...], list[str]]) -> list[str]:
+    """Replace the longest aliased prefix of `chain`, again until none is left (bounded)."""
+    for _ in range(8):
+        for n in range(len(chain), 0, -1):
+            key = tuple(chain[:n])
+            if key in aliases:
+                chain = aliases[key] + chain[n:]
+                break
+        else:
+            return chain
+    return chain
+
+
+def _qt_aliases(tree: ast.AST, qt: dict[str, str]) -> dict[tuple[str, ...], list[str]]:
+    """Names bound to an attribute chain on a Qt name (`_ATTR = QNetworkRequest.Attribute`), so
+    that `_ATTR.FollowRedirectsAttribute` is checked as `QNetworkRequest.Attribute....`. A name
+    also bound to anything else is left out: its uses cannot be told apart statically."""
+    values: dict[tuple[str, ...], list[list[str] | None]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        rhs = _target_key(value)
+        for target in targets:
+            key = _target_key(target)
+            if key is not None:
+                values.setdefault(key, []).append(list(rhs) if rhs else None)
+    aliases = {k: v[0] for k, v in values.items()
+               if v[0] is not None and all(x == v[0] for x in v)}
+    return {k: v for k, v in aliases.items() if _expand(v, aliases)[0] in qt}
 
 
 def _qgis_imports(tree: ast.AST) -> dict[str, object]:
@@ -140,11 +189,13 @@ def _enum_owner(cls: type, member: str) -> str | None:
 class Checker:
     def __init__(self, pyqt6_names: set[str]) -> None:
         self.pyqt6 = pyqt6_names
+        self._aliases: dict[tuple[str, ...], list[str]] = {}
 
     def check_file(self, path: Path) -> list[Finding]:
         src = path.read_text(encoding="utf-8")
         tree = ast.parse(src, filename=str(path))
         qt, qgis = _qt_imports(tree), _qgis_imports(tree)
+        self._aliases = _qt_aliases(tree, qt)
         out: list[Finding] = []
         for node in ast.walk(tree):
             out += [Finding(str(path), node.lineno, m) for m in self._node(node, qt, qgis)]
@@ -180,7 +231,13 @@ class Checker:
         if node.attr == "exec_":
             yield ".exec_(): use .exec()"
         chain = _chain(node)
-        if chain is None or len(chain) < 2:
+        if chain is None:
+            return
+        if chain[:2] == ["qgis", "PyQt"] and len(chain) > 3:  # import qgis.PyQt.QtCore
+            chain = chain[2:]
+            qt = {**qt, chain[0]: chain[0]}
+        chain = _expand(chain, self._aliases)
+        if len(chain) < 2:
             return
         head = chain[0]
         if head == "QVariant":

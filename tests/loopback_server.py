@@ -20,6 +20,7 @@ class Served:
     status: int = 0  # non-zero: always answer this status (e.g. 500) with no body
     ignore_range: bool = False  # answer 200 with the whole body, like a server without Range
     stall_after: int | None = None  # send this many bytes, then wait for `release` (bounded)
+    redirect: str | None = None  # answer 302 to this path (like a release asset on a CDN)
 
 
 @dataclass
@@ -52,6 +53,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if served.status:
             self._empty(served.status)
+            return
+        if served.redirect:
+            self.send_response(302)
+            self.send_header("Location", served.redirect)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         body, status, start = served.body, 200, 0
         m = re.fullmatch(r"bytes=(\d+)-(\d*)", req.range or "")

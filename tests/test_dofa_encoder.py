@@ -10,7 +10,6 @@ import torch
 
 from model_export.models import Backbone, PretrainedLoadError, build_model
 from model_export.models.dofa import DofaEncoder, load_dofa_weights
-from model_export.models.dofa.wave_embed import sincos_1d
 from tests.dofa_layouts import published_state, reference_generator_layer
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
@@ -31,13 +30,23 @@ def test_dynamic_filters_follow_the_published_computation() -> None:
                          for k, v in pe.state_dict().items()
                          if k.startswith("weight_generator.transformer_encoder.")})
     waves = torch.tensor([0.665, 0.56, 0.49, 3.75])
-    wg = pe.weight_generator
+    p = {k: v.detach() for k, v in pe.state_dict().items()}
+    # The published formulas, written out here from the state dict (none of the encoder's own
+    # helpers): DOFA's 1-D sin/cos code of the wavelength in nm, omega_k = 1 / 10000^(k / 64),
+    # then the residual MLP x + relu(w2 relu(w1 x)).
+    omega = 1.0 / 10000 ** (torch.arange(64, dtype=torch.float32) / 64.0)
+    angles = (waves * 1000)[:, None] * omega[None, :]
+    sincos = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+    hidden = torch.relu(sincos @ p["fclayer.w1.weight"].T + p["fclayer.w1.bias"])
+    codes = sincos + torch.relu(hidden @ p["fclayer.w2.weight"].T + p["fclayer.w2.bias"])
     with torch.no_grad():
-        codes = pe.fclayer(sincos_1d(128, waves * 1000))
-        out = ref(torch.cat([wg.weight_tokens, codes, wg.bias_token]))
-        rows = wg.fc_weight(out[128:-1] + codes)
+        out = ref(torch.cat([p["weight_generator.weight_tokens"], codes,
+                             p["weight_generator.bias_token"]]))
+        rows = (out[128:-1] + codes) @ p["weight_generator.fc_weight.weight"].T \
+            + p["weight_generator.fc_weight.bias"]
         expected_w = rows.view(4, 16, 16, 32).permute(3, 0, 1, 2) * 0.01
-        expected_b = wg.fc_bias(out[-1]) * 0.01
+        expected_b = (out[-1] @ p["weight_generator.fc_bias.weight"].T
+                      + p["weight_generator.fc_bias.bias"]) * 0.01
         weight, bias = pe.filters(waves)
     assert weight.shape == (32, 4, 16, 16)
     torch.testing.assert_close(weight, expected_w, atol=1e-6, rtol=1e-5)
@@ -53,6 +62,20 @@ def test_band_order_does_not_matter_with_band_major_filters() -> None:
         with torch.no_grad():
             a, b = enc.tokens(x, waves), enc.tokens(x[:, perm], waves[perm])
         assert torch.allclose(a, b, atol=1e-5) is same, order
+
+
+def test_swapping_vv_and_vh_changes_the_tokens() -> None:
+    """With one code for both, the filters were equal and the embedding saw only VV + VH."""
+    from model_export.models.bands import wavelengths_for
+
+    enc = _tiny()
+    x = torch.randn(1, 2, 64, 64)
+    waves = torch.tensor(wavelengths_for(["vv", "vh"]))
+    with torch.no_grad():
+        a, b = enc.tokens(x, waves), enc.tokens(x[:, [1, 0]], waves)
+        weight, _ = enc.patch_embed.filters(waves)
+    assert not torch.allclose(weight[:, 0], weight[:, 1])
+    assert (a - b).abs().max() > 1e-3 * a.abs().max()
 
 
 def test_position_embeddings_resampled_for_other_sizes() -> None:

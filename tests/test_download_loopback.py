@@ -53,6 +53,16 @@ def test_resume_from_a_partial_download(qgis_app: Any, server: LoopbackServer,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.sha256"]
 
 
+def test_a_redirect_is_followed_and_keeps_the_range(qgis_app: Any, server: LoopbackServer,
+                                                    tmp_path: Path) -> None:
+    server.files["/release/m.onnx"] = Served(b"", redirect="/cdn/m.onnx")
+    server.files["/cdn/m.onnx"] = Served(BODY)
+    assert _get(server.url("/release/m.onnx"), tmp_path / "m.onnx").read_bytes() == BODY
+    ranged = [r for r in server.requests if r.path == "/cdn/m.onnx"]
+    assert ranged and all(r.range and r.range.startswith("bytes=") for r in ranged)
+    assert sum(r.sent for r in ranged) == len(BODY)
+
+
 def test_checksum_mismatch_deletes_and_says_so(qgis_app: Any, server: LoopbackServer,
                                                tmp_path: Path) -> None:
     server.files["/m.onnx"] = Served(BODY[:-1] + b"\0")  # one byte differs

@@ -10,12 +10,32 @@ import torch
 from model_export.models import Backbone, build_model, model_config
 
 
+def _timm_convnext_shapes(dims: tuple[int, ...], depths: tuple[int, ...], kernel: int = 7,
+                          mlp_ratio: float = 3.0) -> dict[str, tuple[int, ...]]:
+    """timm's convnext_* stage keys and shapes, written from timm's layout (not from the
+    project's Backbone): downsample = LayerNorm + 2x2 conv before stages 1.., blocks = depthwise
+    conv, LayerNorm, MLP, layer scale `gamma`."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (d, n) in enumerate(zip(dims, depths, strict=True)):
+        if i:
+            p = f"stages.{i}.downsample"
+            shapes |= {f"{p}.0.weight": (dims[i - 1],), f"{p}.0.bias": (dims[i - 1],),
+                       f"{p}.1.weight": (d, dims[i - 1], 2, 2), f"{p}.1.bias": (d,)}
+        h = int(d * mlp_ratio)
+        for j in range(n):
+            p = f"stages.{i}.blocks.{j}"
+            shapes |= {f"{p}.gamma": (d,), f"{p}.conv_dw.weight": (d, 1, kernel, kernel),
+                       f"{p}.conv_dw.bias": (d,), f"{p}.norm.weight": (d,), f"{p}.norm.bias": (d,),
+                       f"{p}.mlp.fc1.weight": (h, d), f"{p}.mlp.fc1.bias": (h,),
+                       f"{p}.mlp.fc2.weight": (d, h), f"{p}.mlp.fc2.bias": (d,)}
+    return shapes
+
+
 def _fake_timm_checkpoint(path: Path, dims: tuple[int, ...], depths: tuple[int, ...]) -> dict:
     """A state dict laid out like timm's convnext_*: stem.0/1, stages.*, head.*, wrapped the
     way training frameworks save it (`state_dict`, `module.` prefix)."""
     torch.manual_seed(42)
-    src = Backbone(dims, depths, mlp_ratio=3.0).state_dict()
-    state = {k: torch.randn_like(v) for k, v in src.items()}
+    state = {k: torch.randn(shape) for k, shape in _timm_convnext_shapes(dims, depths).items()}
     state["stem.0.weight"] = torch.randn(dims[0], 3, 4, 4)
     state["stem.0.bias"] = torch.randn(dims[0])
     state["stem.1.weight"] = torch.randn(dims[0])

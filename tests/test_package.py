@@ -32,14 +32,14 @@ def _load(path: Path, name: str) -> ModuleType:
 @pytest.fixture(scope="module")
 def plugin_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     package = _load(ROOT / "scripts" / "package.py", "upseg_package")
-    return package.build(tmp_path_factory.mktemp("dist"), log=lambda *_: None)
+    return package.build(tmp_path_factory.mktemp("dist"), log=lambda *_: None, local=True)
 
 
 def test_zip_layout(plugin_zip: Path) -> None:
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(ROOT / "metadata.txt", encoding="utf-8")
     version = parser["general"]["version"]
-    assert plugin_zip.name == f"upseg_qgis-{version}.zip"
+    assert plugin_zip.name == f"upseg_qgis-{version}-local.zip"
     with zipfile.ZipFile(plugin_zip) as zf:
         names = zf.namelist()
         assert zf.testzip() is None
@@ -57,13 +57,19 @@ def test_zip_layout(plugin_zip: Path) -> None:
                     or "/tests/" in n]
         model = "upseg_qgis/models/upseg_default.onnx"
         assert (model in names) == (ROOT / model).is_file()
+        # The user guide the algorithms' Help opens, with every image it shows.
+        guide = ROOT / "docs" / "user_guide.md"
+        assert zf.read("upseg_qgis/docs/user_guide.md") == guide.read_bytes()
+        for image in {line.split("](", 1)[1].split(")")[0] for line in guide.read_text().split(
+                "\n") if "](img/" in line}:
+            assert zf.read(f"upseg_qgis/docs/{image}") == (guide.parent / image).read_bytes()
         for info in zf.infolist():  # no symlink entries: QGIS's unzip writes plain files
             assert (info.external_attr >> 16) & 0o170000 != 0o120000, info.filename
 
 
 def test_zip_is_reproducible(plugin_zip: Path, tmp_path: Path) -> None:
     package = _load(ROOT / "scripts" / "package.py", "upseg_package2")
-    again = package.build(tmp_path, log=lambda *_: None)
+    again = package.build(tmp_path, log=lambda *_: None, local=True)
     assert again.read_bytes() == plugin_zip.read_bytes()
 
 
@@ -134,9 +140,34 @@ def test_zip_meets_the_plugin_repository_rules(plugin_zip: Path) -> None:
         parser.read_string(zf.read("upseg_qgis/metadata.txt").decode("utf-8"))
         assert "upseg_qgis/LICENSE" in zf.namelist()
     general = parser["general"]
-    for key in package.REQUIRED_METADATA:
+    for key in set(package.REQUIRED_METADATA) - set(package.ADDRESS_KEYS):
         assert general.get(key), key
     assert int(general["qgisMaximumVersion"].split(".")[0]) >= 4
+
+
+def _root_with_metadata(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "upseg_qgis").symlink_to(ROOT / "upseg_qgis")
+    (tmp_path / "LICENSE").write_text("GPL")
+    (tmp_path / "metadata.txt").write_text(text, encoding="utf-8")
+    return tmp_path
+
+
+def test_no_upload_zip_while_an_address_is_empty_or_a_placeholder(tmp_path: Path) -> None:
+    package = _load(ROOT / "scripts" / "package.py", "upseg_package5")
+    text = (ROOT / "metadata.txt").read_text(encoding="utf-8")
+    root = _root_with_metadata(tmp_path, text.replace(
+        "\nemail=\n", "\nemail=someone@example.org\n").replace("\ntracker=\n", "\n"))
+    with pytest.raises(SystemExit) as err:
+        package.build(tmp_path / "dist", root=root, log=lambda *_: None)
+    for problem in ("'email' is a placeholder", "lacks 'repository'", "lacks 'tracker'"):
+        assert problem in str(err.value)
+    assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").iterdir())
+    real = text.replace("\nemail=\n", "\nemail=maintainer@upseg.eu\n").replace(
+        "\nrepository=\n", "\nrepository=https://git.upseg.eu/upseg-qgis\n").replace(
+        "\ntracker=\n", "\ntracker=https://git.upseg.eu/upseg-qgis/issues\n")
+    (root / "metadata.txt").write_text(real, encoding="utf-8")
+    assert package.build(tmp_path / "dist", root=root, log=lambda *_: None).name == \
+        f"upseg_qgis-{package.plugin_version(root)}.zip"
 
 
 def test_metadata_without_a_qgis4_range_cannot_be_packaged(tmp_path: Path) -> None:

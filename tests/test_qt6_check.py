@@ -67,3 +67,45 @@ def test_pyqt5_imports_are_caught(names: Path, tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "import PyQt5.QtCore: import Qt through qgis.PyQt" in proc.stdout
     assert "qgis.PyQt.Qt: import Qt from qgis.PyQt.QtCore" in proc.stdout
+
+
+# A Qt name reached through an alias: assignment (also of an alias, or to an attribute), and
+# `import ... as`. network.py's `_ATTR = QNetworkRequest.Attribute` hid a Qt5-only name this way.
+ALIASED = {
+    "assignment": ("from qgis.PyQt.QtNetwork import QNetworkRequest\n"
+                   "_ATTR = QNetworkRequest.Attribute\n",
+                   "_ATTR.FollowRedirectsAttribute", "does not exist in PyQt6"),
+    "alias of an alias": ("from qgis.PyQt.QtNetwork import QNetworkRequest as Req\n"
+                          "_REQ = Req\n_ATTR: object = _REQ.Attribute\n",
+                          "_ATTR.FollowRedirectsAttribute", "does not exist in PyQt6"),
+    "import as": ("import qgis.PyQt.QtNetwork as net\n",
+                  "net.QNetworkRequest.Attribute.FollowRedirectsAttribute",
+                  "does not exist in PyQt6"),
+    "attribute target": ("from qgis.PyQt.QtWidgets import QMessageBox\n"
+                         "class Box:\n    def __init__(self):\n        self.kind = QMessageBox\n",
+                         "self.kind.Yes",
+                         "use QMessageBox.StandardButton.Yes"),
+}
+
+
+@pytest.mark.parametrize("case", list(ALIASED))
+def test_qt_names_reached_through_an_alias_are_checked(names: Path, tmp_path: Path,
+                                                       case: str) -> None:
+    header, expr, message = ALIASED[case]
+    bad = tmp_path / "aliased.py"
+    bad.write_text(header + f"\n\ndef planted(self, box):\n    return {expr}\n", encoding="utf-8")
+    proc = run_check(names, bad)
+    assert proc.returncode == 1, proc.stdout
+    assert message in proc.stdout
+    assert f"{bad}:" in proc.stdout and " 1 findings" in proc.stdout
+
+
+def test_an_alias_to_names_pyqt6_has_passes(names: Path, tmp_path: Path) -> None:
+    good = tmp_path / "aliased_ok.py"
+    good.write_text("from qgis.PyQt.QtNetwork import QNetworkRequest\n"
+                    "_ATTR = QNetworkRequest.Attribute\n"
+                    "_ATTR = QNetworkRequest.Attribute\n"  # the same binding twice stays an alias
+                    "CODE = _ATTR.HttpStatusCodeAttribute\n"
+                    "POLICY = _ATTR.RedirectPolicyAttribute\n", encoding="utf-8")
+    proc = run_check(names, good)
+    assert proc.returncode == 0, proc.stdout

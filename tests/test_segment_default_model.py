@@ -1,6 +1,6 @@
 """The embedded default model on the real Sen1Floods11 chip, as an analyst runs it.
 
-Skipped until upseg_qgis/models/upseg_default.onnx ships (made by `make model`).
+upseg_qgis/models/upseg_default.onnx ships with the plugin: missing is a failure, never a skip.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from osgeo import gdal
 
 from upseg_qgis.core.engine.session import default_model_path
 
-# The water IoU the model card reports for this chip (0.464 with the shipped model 0.2.0, recipe
-# contrast_allwater; 0.466 with robust_contrast; the previous default had 0.44) minus a margin.
-MIN_WATER_IOU = 0.44
+pytestmark = pytest.mark.usefixtures("upseg_provider", "default_model")
 
-pytestmark = [
-    pytest.mark.usefixtures("upseg_provider"),
-    pytest.mark.skipif(not default_model_path().is_file(),
-                       reason="embedded default model not built yet (make model)"),
-]
+
+@pytest.fixture(scope="module")
+def default_model() -> Path:
+    path = default_model_path()
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: it ships with the plugin (`make model` rebuilds it)",
+                    pytrace=False)
+    return path
 
 
 def water_iou(pred: np.ndarray, label: np.ndarray, nodata: int = 255) -> float:
@@ -68,9 +69,14 @@ def test_default_model_on_sen1floods11(shared_data: Path, tmp_path: Path) -> Non
     label_ds = gdal.Open(str(folder / "Spain_7370579_LabelHand.tif"))
     src = gdal.Open(str(folder / "Spain_7370579_S2Hand.tif"))
     assert gdal.Open(res["OUTPUT"]).GetGeoTransform() == src.GetGeoTransform()
-    iou = water_iou(pred, label_ds.ReadAsArray())
-    print(f"embedded model, Sen1Floods11 Spain_7370579: water IoU {iou:.3f}")
-    assert iou >= MIN_WATER_IOU
+    label = label_ds.ReadAsArray()
+    iou = water_iou(pred, label)
+    # The oracle is the label itself, not a figure copied from a run: a model that knows
+    # anything about water beats calling every labelled pixel water (IoU = water's share).
+    all_water = water_iou(np.where(pred == 255, 255, 1), label)
+    print(f"embedded model, Sen1Floods11 Spain_7370579: water IoU {iou:.3f} "
+          f"(all water: {all_water:.3f})")
+    assert iou > all_water + 0.1
 
 
 def test_unlike_training_warning_on_a_sar_layer_in_the_wrong_units(shared_data: Path,

@@ -52,3 +52,34 @@ def test_report_section_names_each_comparison() -> None:
     text = significance_section(results, ["full", "no_vem", "late"])
     assert "`full` vs `no_vem`: +5.00 points water IoU" in text
     assert text.count("**significant**") == 1 and text.count("**not significant**") == 1
+
+
+def _results(scores: dict[str, dict[int, float]]) -> list[dict]:
+    return [{"model": m, "seed": s, "test": {"miou": v / 100, "iou": [0.9, v / 100],
+                                             "class_names": ["dry", "water"]}}
+            for m, by_seed in scores.items() for s, v in by_seed.items()]
+
+
+def test_a_paired_design_is_judged_by_the_paired_test() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    # Seeds spread widely, but every seed gains about one point: paired, clearly significant;
+    # Welch (which ignores the pairing) sees only the spread.
+    full = [60.0, 65.0, 70.0, 75.0, 80.0]
+    ablated = [f - g for f, g in zip(full, [1.0, 1.2, 0.9, 1.1, 1.0], strict=True)]
+    ref = stats.ttest_rel(full, ablated)
+    assert stats.ttest_ind(full, ablated, equal_var=False).pvalue > 0.5
+    text = significance_section(_results({"full": dict(enumerate(full)),
+                                          "abl": dict(enumerate(ablated))}), ["full", "abl"])
+    verdict = text.split("Verdict (computed, water IoU):")[1]
+    assert f"paired t = {ref.statistic:.2f} (df 4.0), p = {ref.pvalue:.3g}" in verdict
+    assert "**significant**" in verdict and "5 seed pairs" in verdict
+
+
+def test_different_seeds_fall_back_to_welch() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    a, b = [70.0, 70.5, 69.8], [65.0, 64.6, 65.3]
+    ref = stats.ttest_ind(a, b, equal_var=False)
+    text = significance_section(_results({"full": dict(zip((0, 1, 2), a, strict=True)),
+                                          "abl": dict(zip((3, 4, 5), b, strict=True))}),
+                                ["full", "abl"])
+    assert f"Welch t = {ref.statistic:.2f}" in text and f"p = {ref.pvalue:.3g}" in text

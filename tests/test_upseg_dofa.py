@@ -30,7 +30,8 @@ def test_both_modalities_share_one_encoder_with_their_own_wavelengths() -> None:
     model = _model()
     assert len(model.stems) == 0  # no per-modality stem: DOFA's embedding takes any bands
     assert model.wavelengths("optical").tolist() == pytest.approx([0.49, 0.56, 0.665, 0.842])
-    assert model.wavelengths("sar").tolist() == [3.75, 3.75]
+    vv, vh = model.wavelengths("sar").tolist()
+    assert vv == 3.75 and vh != vv  # each polarisation its own code, so its own filter
     with torch.no_grad():
         logits = model.eval()(torch.randn(2, 4, 80, 72), torch.randn(2, 2, 80, 72))
     assert logits.shape == (2, 3, 80, 72)  # 72 is not a multiple of 16: padded and cropped

@@ -1,7 +1,11 @@
 """Is a difference between two variants' per-seed scores more than seed noise?
 
-Welch's t-test (unequal variances, Welch-Satterthwaite degrees of freedom, two-sided p) and a
-percentile bootstrap interval of the difference of means (seeds resampled within each variant).
+Two designs. Paired (seed i of both variants shares the initial weights of the common parts and
+the data order, as in the ablations): the paired t-test on the per-seed differences and a
+percentile bootstrap interval of their mean (seed pairs resampled). Independent: Welch's t-test
+(unequal variances, Welch-Satterthwaite degrees of freedom, two-sided p) and a bootstrap interval
+of the difference of means (seeds resampled within each variant). Each comparison also carries
+the other design's p, for reference only.
 Written out with the standard library and numpy so no statistics package is needed.
 """
 
@@ -66,8 +70,9 @@ class Comparison:
     ci_high: float
     n_a: int
     n_b: int
-    paired_p: float = math.nan  # paired t-test by seed (supporting, not the verdict)
+    other_p: float = math.nan  # the other design's test (supporting, not the verdict)
     detectable: float = math.nan  # difference found with 80 % power at this spread and n
+    test: str = "Welch"  # the test behind t, df, p and the verdict: "paired" or "Welch"
 
 
     def significant(self, alpha: float = 0.05) -> bool:
@@ -111,6 +116,15 @@ def bootstrap_ci(a: Sequence[float], b: Sequence[float], reps: int = 10000, seed
     return float(lo), float(hi)
 
 
+def bootstrap_paired_ci(a: Sequence[float], b: Sequence[float], reps: int = 10000,
+                        seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean per-seed difference, seed pairs resampled together."""
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    means = d[np.random.default_rng(seed).integers(0, d.size, (reps, d.size))].mean(1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def detectable_difference(a: Sequence[float], b: Sequence[float]) -> float:
     """Smallest true difference a two-sided 5 % test finds with 80 % power at the observed
     spread and seed counts (normal approximation: (1.960 + 0.842) x standard error)."""
@@ -120,8 +134,19 @@ def detectable_difference(a: Sequence[float], b: Sequence[float]) -> float:
     return float(2.802 * math.sqrt(x.var(ddof=1) / x.size + y.var(ddof=1) / y.size))
 
 
-def compare(name_a: str, a: Sequence[float], name_b: str, b: Sequence[float]) -> Comparison:
+def compare(name_a: str, a: Sequence[float], name_b: str, b: Sequence[float],
+            paired_by_seed: bool = False) -> Comparison:
+    """`paired_by_seed`: a[i] and b[i] come from the same seed (a paired design), so the verdict
+    uses the paired test; otherwise Welch's."""
+    diff = float(np.mean(a) - np.mean(b))
+    if paired_by_seed and len(a) == len(b) >= 2:
+        t, df, p = paired(a, b)
+        lo, hi = bootstrap_paired_ci(a, b)
+        d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+        detectable = float(2.802 * d.std(ddof=1) / math.sqrt(d.size))
+        return Comparison(name_a, name_b, diff, t, df, p, lo, hi, len(a), len(b),
+                          welch(a, b)[2], detectable, "paired")
     t, df, p = welch(a, b)
     lo, hi = bootstrap_ci(a, b)
-    return Comparison(name_a, name_b, float(np.mean(a) - np.mean(b)), t, df, p, lo, hi,
-                      len(a), len(b), paired(a, b)[2], detectable_difference(a, b))
+    return Comparison(name_a, name_b, diff, t, df, p, lo, hi, len(a), len(b),
+                      paired(a, b)[2], detectable_difference(a, b))

@@ -3,14 +3,19 @@ patch embedding and for mapping a pretrained RGB stem's filters onto other band 
 
 Names are matched case-insensitively against band names and their aliases (Sentinel-2 band ids
 included). SAR bands get DOFA's convention for C-band backscatter, 3.75 (a code value DOFA uses
-for Sentinel-1 VV/VH, not the physical ~5.5 cm wavelength); override per model if needed.
+for Sentinel-1, not the physical ~5.5 cm wavelength), except the cross-polarised VH/HV, which get
+their own code (SAR_CROSS_POL_UM); override per model if needed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-SAR_WAVELENGTH_UM = 3.75
+SAR_WAVELENGTH_UM = 3.75  # DOFA's C-band code: co-polarised VV/HH and single-band SAR
+# DOFA's examples give VV and VH the same code, so their generated filters were identical and a
+# two-band model saw only VV + VH. A distinct code gives VH its own filter; published weights were
+# never trained on it, so that filter is the generator's guess until fine-tuning adapts it.
+SAR_CROSS_POL_UM = 3.8
 
 WAVELENGTH_UM: dict[str, float] = {
     "coastal": 0.443, "b1": 0.443, "b01": 0.443,
@@ -26,7 +31,8 @@ WAVELENGTH_UM: dict[str, float] = {
     "cirrus": 1.375, "b10": 1.375,
     "swir1": 1.61, "b11": 1.61,
     "swir2": 2.19, "b12": 2.19,
-    **{k: SAR_WAVELENGTH_UM for k in ("sar", "vv", "vh", "hh", "hv", "gf3")},
+    **{k: SAR_WAVELENGTH_UM for k in ("sar", "vv", "hh", "gf3")},
+    **{k: SAR_CROSS_POL_UM for k in ("vh", "hv")},
 }
 
 # The channel order of an ImageNet-style RGB stem.

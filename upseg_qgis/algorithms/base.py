@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, QUrl
 from qgis.PyQt.QtGui import QIcon
 
 from ..core.raster.gdal_errors import RasterError, gdal_call, gdal_status
@@ -16,9 +16,15 @@ from ..dependencies.guard import runtime_message
 
 T = TypeVar("T")
 
-ICON_PATH = Path(__file__).resolve().parent.parent / "icon.svg"
-# The user guide online; each algorithm's help button opens its section (HELP_ANCHOR).
-USER_GUIDE_URL = "https://github.com/upseg-qgis/upseg-qgis/blob/main/docs/user_guide.md"
+PLUGIN_DIR = Path(__file__).resolve().parent.parent
+ICON_PATH = PLUGIN_DIR / "icon.svg"
+# The project has no public home yet, so Help opens the user guide on disk: the copy that
+# scripts/package.py puts in the plugin ZIP (docs/), else the checkout's. Each algorithm's help
+# button opens its section (HELP_ANCHOR).
+SHIPPED_GUIDE = PLUGIN_DIR / "docs" / "user_guide.md"
+CHECKOUT_GUIDE = PLUGIN_DIR.parent / "docs" / "user_guide.md"
+USER_GUIDE = SHIPPED_GUIDE if SHIPPED_GUIDE.is_file() else CHECKOUT_GUIDE
+USER_GUIDE_URL = QUrl.fromLocalFile(str(USER_GUIDE)).toString()
 TR_CONTEXT = "UPSeg"
 
 

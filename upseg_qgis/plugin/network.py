@@ -37,8 +37,11 @@ class QgisTransport:
             last = "" if end is None else str(end)
             request.setRawHeader(b"Range", f"bytes={start}-{last}".encode())
         # Qt follows redirects itself and keeps the Range header (QGIS's own redirect handling
-        # builds a new request without it); GitHub release assets redirect to a CDN.
-        request.setAttribute(_ATTR.FollowRedirectsAttribute, True)
+        # builds a new request without it); GitHub release assets redirect to a CDN. The policy
+        # attribute exists in Qt 5.9+ and Qt6 (FollowRedirectsAttribute is gone in Qt6); Qt
+        # reads it as an int, and PyQt6's enums are not ints.
+        policy = QNetworkRequest.RedirectPolicy.NoLessSafeRedirectPolicy
+        request.setAttribute(_ATTR.RedirectPolicyAttribute, int(getattr(policy, "value", policy)))
         blocking = QgsBlockingNetworkRequest()
         code = blocking.get(request, True, self.feedback)  # True: never from QGIS's cache
         if self._cancelled():
