@@ -198,6 +198,24 @@ class GalileoEncoder(nn.Module):
         n, h, w, g, d = x.shape
         return self.blocks[i](x.reshape(n, h * w * g, d)).reshape(n, h, w, g, d)
 
+    # The project's encoder interface (models/encoders.py): the state is (N, h, w, G, D).
+    input_multiple = MAX_PATCH
+
+    def enter(self, i: int, x: Tensor) -> Tensor:
+        return x  # no downsampling between blocks
+
+    def run_blocks(self, i: int, x: Tensor) -> Tensor:
+        return self.run_block(i, x)
+
+    @staticmethod
+    def as_map(x: Tensor, grid: tuple[int, int] | None = None) -> Tensor:
+        """(N, h, w, G, D) -> (N, D, h, w): the mean over the groups."""
+        return x.mean(dim=3).permute(0, 3, 1, 2)
+
+    def from_map(self, x: Tensor, m: Tensor) -> Tensor:
+        """Add a map's change (relative to `as_map(x)`) to every group's tokens."""
+        return x + (m - self.as_map(x)).permute(0, 2, 3, 1).unsqueeze(3)
+
     def split_groups(self, x: Tensor, bands: Sequence[str]) -> dict[str, Tensor]:
         """(N, C, H, W) normalised, bands named -> {group: its bands} for complete groups."""
         return {g: x[:, [list(bands).index(b) for b in SPACE_TIME_GROUPS[g]]]

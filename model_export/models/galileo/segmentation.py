@@ -62,11 +62,6 @@ class LinearHead(nn.Module):
         return F.interpolate(logits, size=bands.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def _as_map(t: Tensor) -> Tensor:
-    """(N, h, w, G, D) -> (N, D, h, w), the mean over groups."""
-    return t.mean(dim=3).permute(0, 3, 1, 2)
-
-
 class GalileoSeg(nn.Module):
     """Galileo-nano segmentation model; `config.fusion_mode` and `config.galileo_head` choose the
     row (module docstring)."""
@@ -109,15 +104,14 @@ class GalileoSeg(nn.Module):
 
     def _interact(self, i: int, t: Tensor, n_sar: int) -> Tensor:
         """VEM then prompts on the two modalities' maps; each map's change goes to its groups."""
-        m_sar, m_opt = _as_map(t[:, :, :, :n_sar]), _as_map(t[:, :, :, n_sar:])
-        new_opt, new_sar = m_opt, m_sar
+        enc = self.backbone
+        t_sar, t_opt = t[:, :, :, :n_sar], t[:, :, :, n_sar:]
+        m_opt, m_sar = enc.as_map(t_opt), enc.as_map(t_sar)
         if self.vem is not None:
-            new_opt, new_sar = self.vem[i](new_opt, new_sar)
+            m_opt, m_sar = self.vem[i](m_opt, m_sar)
         if self.prompts is not None:
-            new_opt, new_sar = self.prompts[i](new_opt, new_sar)
-        d_sar = (new_sar - m_sar).permute(0, 2, 3, 1).unsqueeze(3)
-        d_opt = (new_opt - m_opt).permute(0, 2, 3, 1).unsqueeze(3)
-        return torch.cat([t[:, :, :, :n_sar] + d_sar, t[:, :, :, n_sar:] + d_opt], dim=3)
+            m_opt, m_sar = self.prompts[i](m_opt, m_sar)
+        return torch.cat([enc.from_map(t_sar, m_sar), enc.from_map(t_opt, m_opt)], dim=3)
 
     def _encode(self, t: Tensor, n_sar: int | None) -> Tensor:
         for i in range(self.backbone.num_stages):
@@ -134,9 +128,9 @@ class GalileoSeg(nn.Module):
             names = list(groups)
             t_sar = self._encode(self._tokens({g: groups[g] for g in names[:n_sar]}), None)
             t_opt = self._encode(self._tokens({g: groups[g] for g in names[n_sar:]}), None)
-            return _as_map(t_opt), _as_map(t_sar)
+            return GalileoEncoder.as_map(t_opt), GalileoEncoder.as_map(t_sar)
         t = self._encode(self._tokens(groups), n_sar)
-        return _as_map(t[:, :, :, n_sar:]), _as_map(t[:, :, :, :n_sar])
+        return GalileoEncoder.as_map(t[:, :, :, n_sar:]), GalileoEncoder.as_map(t[:, :, :, :n_sar])
 
     def forward(self, optical: Tensor, sar: Tensor) -> Tensor:
         h, w = optical.shape[-2], optical.shape[-1]
