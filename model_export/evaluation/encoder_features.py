@@ -80,10 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m model_export encoder-features",
                                 description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--encoder", required=True, help=f"{', '.join(sorted(DOFA_SIZES))} or dofa")
+    p.add_argument("--encoder", required=True,
+                   help=f"{', '.join(sorted(DOFA_SIZES))}, dofa or galileo_nano")
     p.add_argument("--checkpoint", required=True, help="DOFA weights, authors' or torchgeo layout")
-    p.add_argument("--wavelengths", required=True, help="micrometres, one per band, e.g. "
+    p.add_argument("--wavelengths", help="DOFA: micrometres, one per band, e.g. "
                    "0.665,0.56,0.49")
+    p.add_argument("--bands", help="galileo_nano: band names in channel order, e.g. VV,VH,B2,B3,B4")
+    p.add_argument("--patch-size", type=int, default=8, help="galileo_nano: 1..8")
     p.add_argument("--input", required=True, help="(N, C, H, W) float32 .npy, normalised")
     p.add_argument("--output", required=True, help="(N, L, D) float32 .npy")
     p.add_argument("--weight-order", choices=WEIGHT_ORDERS, default="band_major")
@@ -96,6 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--vit-heads", type=int)
     args = p.parse_args(argv)
     try:
+        if args.encoder == "galileo_nano":  # raw-unit input, own normalisation
+            from model_export.evaluation.galileo_features import run as galileo_run
+
+            feats = galileo_run(args)
+            return _write(feats, args.output, args.input)
+        if not args.wavelengths:
+            raise ValueError("--wavelengths is required for DOFA encoders")
         waves = parse_wavelengths(args.wavelengths)
         x = read_input(args.input, len(waves))
         torch.set_num_threads(max(1, args.threads))
@@ -107,12 +117,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as exc:
         print(f"encoder-features: {exc}", file=sys.stderr)
         return 2
-    out = Path(args.output)
+    return _write(feats, args.output, args.input)
+
+
+def _write(feats: np.ndarray, output: str, source: str) -> int:
+    """Write atomically: the output appears only when the whole run succeeded."""
+    out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial.npy")
     np.save(tmp, feats)
     os.replace(tmp, out)
-    print(f"encoder-features: {x.shape} -> {feats.shape} written to {out}")
+    print(f"encoder-features: {source} -> {feats.shape} written to {out}")
     return 0
 
 

@@ -69,6 +69,10 @@ def encoder_block(model_config: dict[str, Any]) -> dict[str, Any]:
         block["wavelengths_um"] = {m: modality_wavelengths(cfg, m) for m in ("optical", "sar")}
         block["wavelengths_note"] = ("fixed in the graph: the model expects exactly these bands, "
                                      "in this order")
+    if cfg.is_galileo:
+        from model_export.models.galileo.metadata import galileo_encoder_block
+
+        block.update(galileo_encoder_block(cfg))
     return block
 
 

@@ -20,7 +20,8 @@ OUTPUT_STRIDE: int = 32
 
 # Encoders behind the one interface (models/encoders.py). "dofa" is a DOFA ViT of custom size
 # (vit_dim/vit_depth/vit_heads); the named ones are the published sizes.
-ENCODERS: tuple[str, ...] = ("convnext", "dofa", "dofa_small", "dofa_base", "dofa_large")
+ENCODERS: tuple[str, ...] = ("convnext", "dofa", "dofa_small", "dofa_base", "dofa_large",
+                             "galileo_nano")
 
 
 @dataclass
@@ -70,6 +71,11 @@ class UPSegConfig:
     init_seed: int | None = None
     # Each input band also enters standardised within its tile (models/tile_contrast.py).
     input_tile_contrast: bool = False
+    # Galileo-nano (models/galileo/): token patch size (1..8), head ("linear" | "decoder") and how
+    # a lone VV band fills the S1 group ("vh_offset" | "learned", models/galileo/inputs.py).
+    galileo_patch_size: int = 8
+    galileo_head: str = "decoder"
+    sar_bridge: str = "vh_offset"
 
     def __post_init__(self) -> None:
         # Lists come back from JSON/YAML: store tuples so configs compare and hash alike.
@@ -109,6 +115,8 @@ class UPSegConfig:
             raise ValueError(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
         if self.is_vit:
             self._validate_vit()
+        elif self.is_galileo:
+            self._validate_galileo()
         elif self.use_vem:
             bad = [d for d in self.dims if d % self.vem_head_dim]
             if bad:
@@ -136,13 +144,28 @@ class UPSegConfig:
             if given is not None and len(given) != count:
                 raise ValueError(f"{name} has {len(given)} values for {count} bands")
 
+    def _validate_galileo(self) -> None:
+        if not 1 <= self.galileo_patch_size <= 8:
+            raise ValueError(f"galileo_patch_size {self.galileo_patch_size}: 1..8")
+        if self.galileo_head not in ("linear", "decoder"):
+            raise ValueError(f"galileo_head must be linear or decoder, not {self.galileo_head!r}")
+        if self.use_vem and 128 % self.vem_head_dim:
+            raise ValueError(f"vem_head_dim {self.vem_head_dim} must divide Galileo's width 128")
+
+    @property
+    def is_galileo(self) -> bool:
+        return self.encoder == "galileo_nano"
+
     @property
     def is_vit(self) -> bool:
         return self.encoder.startswith("dofa")
 
     @property
     def output_stride(self) -> int:
-        """Inputs are padded to a multiple of this (ConvNeXt: 32; DOFA: its patch size, 16)."""
+        """Inputs are padded to a multiple of this (ConvNeXt: 32; DOFA: its patch size, 16;
+        Galileo: its patch size)."""
+        if self.is_galileo:
+            return self.galileo_patch_size
         return 16 if self.is_vit else OUTPUT_STRIDE
 
     @property

@@ -9,7 +9,9 @@
                                          VEM act on both modalities' maps between enter and blocks
     enc.freeze(frozen)
 
-The modality embedding sits in the model (`SegmentationModel.embed`): ConvNeXt has one patch stem
+Galileo-nano (models/galileo/) has the same interface on a (N, h, w, groups, D) state; its models
+are built by models/galileo/segmentation.py. The modality embedding sits in the model
+(`SegmentationModel.embed`): ConvNeXt has one patch stem
 per modality, DOFA one shared wavelength-conditioned patch embedding fed each modality's bands.
 """
 

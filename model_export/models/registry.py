@@ -51,6 +51,10 @@ def build_model_from_config(cfg: UPSegConfig, load_pretrained: bool = True) -> S
     the weights come from a trained checkpoint anyway.
     """
     cls = MODEL_CLASSES[cfg.fusion_mode]
+    if cfg.is_galileo:  # one class for every Galileo row (models/galileo/segmentation.py)
+        from .galileo.segmentation import GalileoSeg
+
+        cls = GalileoSeg  # type: ignore[assignment]
     if cfg.init_seed is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.init_seed)
@@ -178,3 +182,39 @@ def _upseg_dofa_tiny_no_prompts() -> dict[str, Any]:
 @register_model("late_fusion_dofa_tiny")
 def _late_fusion_dofa_tiny() -> dict[str, Any]:
     return {**_DOFA_TINY, **_NO_UPSEG_PARTS, "fusion_mode": "late_fusion"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Galileo-nano (pretrained S1 + S2 encoder, models/galileo/): the published weights are loaded
+# from ../shared/models/galileo_nano/encoder.pt unless `pretrained` is overridden.
+def _galileo(**fields: Any) -> dict[str, Any]:
+    from .encoder_weights import default_path, encoder_weights
+
+    return {"encoder": "galileo_nano", "pretrained": str(default_path(
+        encoder_weights("galileo_nano"))), "freeze_backbone": True, "vem_head_dim": 32,
+        "decoder_dim": 32, "prompt_reduction": 4, "galileo_patch_size": 8, **fields}
+
+
+@register_model("upseg_galileo_nano")
+def _upseg_galileo_nano() -> dict[str, Any]:
+    return _galileo()  # prompt tuning: only prompts, VEM, input bridge and decoder train
+
+
+@register_model("upseg_galileo_nano_ft")
+def _upseg_galileo_nano_ft() -> dict[str, Any]:
+    return _galileo(freeze_backbone=False)  # full fine-tuning
+
+
+@register_model("upseg_galileo_nano_no_vem")
+def _upseg_galileo_nano_no_vem() -> dict[str, Any]:
+    return _galileo(use_vem=False)
+
+
+@register_model("galileo_nano_linear")
+def _galileo_nano_linear() -> dict[str, Any]:
+    return _galileo(**_NO_UPSEG_PARTS, fusion_mode="early_fusion", galileo_head="linear")
+
+
+@register_model("galileo_nano_late_fusion")
+def _galileo_nano_late_fusion() -> dict[str, Any]:
+    return _galileo(**_NO_UPSEG_PARTS, fusion_mode="late_fusion")

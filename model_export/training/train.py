@@ -111,6 +111,10 @@ class Progress:
 def build_trainer(cfg: dict[str, Any], data: RunData, device: torch.device) -> Trainer:
     tcfg = cfg["train"]
     model, model_cfg = build_model_for(cfg, data.spec)
+    if hasattr(model, "set_input_statistics"):  # models fed raw units (Galileo) undo the norm
+        model.set_input_statistics(data.stats["normalisation"], data.spec.name,
+                                   {"optical": data.spec.optical_units,
+                                    "sar": data.spec.sar_units})
     model.to(device)
     criterion = build_loss(tcfg, _class_weights(tcfg, data.stats),
                            data.spec.ignore_index).to(device)
