@@ -12,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from osgeo import gdal
 
-from model_export.export.onnx_export import export_checkpoint, onnx_metadata
+from model_export.export.onnx_export import export_checkpoint, export_options, onnx_metadata
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -30,9 +30,8 @@ def galileo_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                        str(out), "--set", "train.epochs=1", "--set",
                        "model.name=upseg_galileo_nano", "--no-progress", "--threads", "1"]) == 0
     onnx_path = out / "upseg_galileo.onnx"
-    report = export_checkpoint(out / "best.pt", onnx_path, name="upseg_galileo_test",
-                               version="0.0.1", parity_patches=4, int8=True, tile_size=128,
-                               overlap=16)
+    report = export_checkpoint(out / "best.pt", onnx_path, export_options(
+        "upseg_galileo_test", "0.0.1", parity_patches=4, int8=True, tile_size=128, overlap=16))
     return {"onnx": onnx_path, "report": report}
 
 

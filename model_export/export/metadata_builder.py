@@ -54,7 +54,7 @@ def map_depends_on_tile(model_config: dict[str, Any]) -> bool:
     from model_export.models import UPSegConfig
 
     cfg = UPSegConfig.from_dict(model_config)
-    return bool(cfg.input_tile_contrast or cfg.is_vit)
+    return bool(cfg.input_tile_contrast or cfg.is_vit or cfg.is_galileo)
 
 
 def encoder_block(model_config: dict[str, Any]) -> dict[str, Any]:
