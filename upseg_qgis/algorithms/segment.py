@@ -23,10 +23,12 @@ from qgis.core import (
     QgsProcessingParameterExtent,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingUtils,
     QgsRasterLayer,
 )
 
 from ..plugin import qt_compat as qt
+from ..plugin.layer_source import gdal_source
 from ..plugin.model_access import model_parameter, resolve_parameter
 from . import segment_parameters as shared
 from .base import UPSegAlgorithm
@@ -128,8 +130,10 @@ class SegmentAlgorithm(UPSegAlgorithm):
         # Imported here: the provider must load (and show this help) without onnxruntime.
         from ..core.run import pipeline
 
+        tmp = QgsProcessingUtils.tempFolder()  # VRTs for layers QGIS sees differently from GDAL
         optical = self._gdal_layer(parameters, self.OPTICAL, context)
         sar = self._gdal_layer(parameters, self.SAR, context)
+        optical_path, sar_path = gdal_source(optical, tmp), gdal_source(sar, tmp)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         model = resolve_parameter(self.parameterAsFile(parameters, self.MODEL, context), feedback)
         confidence = None
@@ -137,7 +141,7 @@ class SegmentAlgorithm(UPSegAlgorithm):
             confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context)
         try:
             result = pipeline.segment(
-                optical.source(), sar.source(), output,
+                optical_path, sar_path, output,
                 model=str(model.path) if model.path else None,
                 confidence=confidence or None,
                 inputs=self._input_options(parameters, context, optical),

@@ -27,10 +27,12 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterString,
+    QgsProcessingUtils,
     QgsRasterLayer,
 )
 
 from ..plugin import qt_compat as qt
+from ..plugin.layer_source import gdal_source
 from . import segment_parameters as shared
 from .base import UPSegAlgorithm
 
@@ -205,7 +207,7 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
                     "{name} comes from the '{provider}' data provider; UPSeg reads rasters "
                     "through GDAL. Save it as a GeoTIFF first.").format(
                         name=layer.name(), provider=layer.providerType()))
-            paths.append(layer.source())
+            paths.append(gdal_source(layer, QgsProcessingUtils.tempFolder()))
         path = self.parameterAsFile(parameters, folder, context)
         if path:
             paths.append(path)
