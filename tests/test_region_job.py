@@ -181,3 +181,23 @@ def test_vrt_output_over_the_tiles_with_gaps_without_data(tmp_path: Path) -> Non
     info = _category_info(out)
     assert info["bands"][0]["categories"] == ["not water", "water"]
     assert out.with_suffix(".qml").is_file() and WorkFolder(out).tiles.is_dir()
+
+
+def test_region_jobs_honour_tta_parallel_runs_and_prefetch(real: dict[str, Any],
+                                                          tmp_path: Path) -> None:
+    """TTA changes the map, so a region job with it must equal a single run with it (and not
+    the run without it); parallel runs and prefetch reach every window's stream."""
+    from upseg_qgis.core.region.options import RegionOptions
+    from upseg_qgis.core.region.run import segment_region
+    from upseg_qgis.core.run.options import RuntimeOptions, TilingOptions
+    from upseg_qgis.core.run.pipeline import segment
+
+    rt = RuntimeOptions(device="cpu", tta="flips", parallel_runs=1, prefetch=False)
+    tiling = TilingOptions(REAL["tile"], REAL["overlap"])
+    ref = segment(real["s2"], real["s1"], str(tmp_path / "ref.tif"), tiling=tiling, runtime=rt)
+    r = segment_region(real["optical"], real["sar"], str(tmp_path / "r.tif"), tiling=tiling,
+                       runtime=rt, region=RegionOptions(window_size=256, keep_work=True))
+    assert (read(r.output) == read(ref.output)).all()
+    assert (read(r.output) != read(real["ref"].output)).any()  # flips moved some pixels
+    _, job, _ = WorkFolder(Path(r.output)).load()
+    assert (job.tta, job.parallel_runs, job.prefetch) == ("flips", 1, False)

@@ -53,6 +53,10 @@ class RegionJob:
     strict_device: bool = False
     nodata: int = 255
     notes: list[str] = field(default_factory=list)
+    # As RuntimeOptions: honoured by every window (tta changes the map; the others only speed).
+    tta: str = "none"
+    parallel_runs: int | None = None
+    prefetch: bool | None = None
 
     @property
     def grid(self) -> Grid:

@@ -89,9 +89,12 @@ class _Request:
     window_size: int
     confidence: bool
     output: str
+    tta: str = "none"  # changes the map, so part of the fingerprint
 
     def fingerprint(self) -> str:
-        doc = {k: v for k, v in vars(self).items() if k not in ("grid", "inputs")}
+        doc = {k: v for k, v in vars(self).items() if k not in ("grid", "inputs", "tta")}
+        if self.tta != "none":  # jobs started before TTA was honoured keep their fingerprint
+            doc["tta"] = self.tta
         doc["grid"] = self.grid.to_json()
         doc["inputs"] = {k: list(v) if isinstance(v, tuple | list) else v
                          for k, v in vars(self.inputs).items()}
@@ -125,7 +128,8 @@ def _prepare(req: _Request, work: WorkFolder, runtime: RuntimeOptions, batch: in
         grid_height=grid.height, geotransform=list(grid.geotransform or ()),
         crs_wkt=grid.crs_wkt, window_size=req.window_size, confidence=req.confidence,
         work_dir=str(work.path.resolve()), batch_size=batch, device=runtime.device,
-        strict_device=runtime.strict_device, nodata=meta.nodata_value,
+        strict_device=runtime.strict_device, nodata=meta.nodata_value, tta=runtime.tta,
+        parallel_runs=runtime.parallel_runs, prefetch=runtime.prefetch,
     )
     windows = plan_windows(job.layout(), req.window_size)
     empty = _empty_windows(job, windows, opt_scenes, sar_scenes)
@@ -239,7 +243,7 @@ def segment_region(
     req = _Request(expand_inputs(optical, "optical"), expand_inputs(sar, "SAR"),
                    model_path(model), inputs, tiling.tile_size, tiling.overlap,
                    grid or GridRequest(), int(region.window_size), conf is not None,
-                   str(out.resolve()))
+                   str(out.resolve()), runtime.tta)
     work = WorkFolder(out)
     work.take_lock()
     try:

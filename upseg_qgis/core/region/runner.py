@@ -42,7 +42,7 @@ _MODELS_LOCK = threading.Lock()
 
 def worker_model(job: RegionJob, threads: int | None) -> LoadedModel:
     """This process's session for the job's model (opened on first use, then kept)."""
-    intra = cpu_threading(threads, None)[1]
+    intra = cpu_threading(threads, job.parallel_runs)[1]
     key = (job.model, job.device, job.strict_device, intra)
     with _MODELS_LOCK:
         lm = _MODELS.get(key)
@@ -111,7 +111,8 @@ def run_window(
     lm = worker_model(job, threads)
     meta = lm.metadata
     report = Reporter(is_cancelled=is_cancelled)
-    runs = cpu_threading(threads, None)[0] if lm.provider == CPU else 1
+    runs = cpu_threading(threads, job.parallel_runs)[0] if lm.provider == CPU else 1
+    prefetch = DEFAULT_PREFETCH if job.prefetch is None else bool(job.prefetch)
     with ExitStack() as stack:
         layers = stack.enter_context(job_layers(job, meta))
         plan, _ = plan_run(window.halo.width, window.halo.height, meta, lm.provider,
@@ -122,7 +123,7 @@ def run_window(
             OutputPaths(tile, conf), job.grid.window(window.rect), meta.nodata_value,
             meta.classes))
         stream(lm, layers, readers, plan, RectWriter(writer, rect_in_halo(window)),
-               StreamSetup(DEFAULT_PREFETCH, runs, conf is not None), Clock(), report)
+               StreamSetup(prefetch, runs, conf is not None, tta=job.tta), Clock(), report)
         writer.commit()
     return WindowRecord(
         name=window.name,
