@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
-from ..process_alive import process_alive
+from ..locks import process_alive
 from .gdal_errors import RasterError
 
 PARTIAL = "partial"
