@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -187,3 +188,24 @@ def test_a_commit_killed_at_any_step_leaves_the_old_or_the_new_result(tmp_path: 
         if rc.returncode == 0:
             break
     assert rc.returncode == 0 and outcomes[-1] and not outcomes[0]
+
+
+def test_a_commit_waits_for_no_one_else_saving_the_same_output(tmp_path: Path) -> None:
+    """Two runs saving one output at once would interleave their files: the second is refused."""
+    final = tmp_path / "a.tif"
+    final.write_text("old a")
+    tag = commit.run_tag()
+    tmp = commit.partial_path(final, tag)
+    tmp.write_text("new a")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        lock = final.with_name(final.name + ".commit.lock")
+        lock.write_text(json.dumps({"host": socket.gethostname(), "pid": holder.pid}))
+        with pytest.raises(RasterError, match=f"Another run is saving.*process {holder.pid}"):
+            commit.commit_together([(tmp, final)], tag)
+        assert final.read_text() == "old a" and tmp.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    commit.commit_together([(tmp, final)], tag)  # the holder is gone: its lock is taken over
+    assert final.read_text() == "new a" and sorted(p.name for p in tmp_path.iterdir()) == ["a.tif"]

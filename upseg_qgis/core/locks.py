@@ -12,6 +12,7 @@ group, and it fails for any other process, so every lock would look held forever
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import socket
@@ -146,6 +147,24 @@ def acquire(lock: Path) -> None:
             raise LockHeldError(lock, owner)
         _break(lock, owner)
     raise LockHeldError(lock, None)
+
+
+def clear_stale(lock: Path) -> bool:
+    """Remove `lock` if its owner is gone (see `owner_gone`); True when removed. Also removes
+    the temporary files (`.tmp`, `.stale`) that killed takers of it left."""
+    for name in glob.glob(glob.escape(str(lock)) + ".*.[ts][mt]*"):
+        with suppress(OSError, ValueError):
+            left = read_owner(Path(name))
+            if left is not None and owner_gone(left):
+                Path(name).unlink()
+    try:
+        owner = read_owner(lock)
+    except OSError:
+        return False
+    if owner is None or not owner_gone(owner):
+        return False
+    _break(lock, owner)
+    return not lock.exists()
 
 
 def release(lock: Path) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
+from .. import locks
 from ..locks import process_alive
 from .gdal_errors import RasterError
 
@@ -57,6 +58,11 @@ def remove_files(paths: Sequence[Path]) -> None:
             p.unlink()
 
 
+def commit_lock(final: Path) -> Path:
+    """`out.tif.commit.lock`: one commit to an output at a time (`locks`)."""
+    return final.with_name(final.name + ".commit.lock")
+
+
 def commit_together(pairs: Sequence[tuple[Path | None, Path]], tag: str) -> None:
     """Move each finished temporary file onto its final path, all or none.
 
@@ -70,6 +76,18 @@ def commit_together(pairs: Sequence[tuple[Path | None, Path]], tag: str) -> None
     a run killed midway leaves a journal that the next run's `remove_stale_partials` rolls
     forward (or, if a new file is gone, back from the backups) before removing anything.
     """
+    lock = commit_lock(pairs[0][1])
+    try:
+        locks.acquire(lock)
+    except locks.LockHeldError as held:
+        raise RasterError(f"Another run is saving {pairs[0][1]} right now. {held}") from None
+    try:
+        _commit(pairs, tag)
+    finally:
+        locks.release(lock)
+
+
+def _commit(pairs: Sequence[tuple[Path | None, Path]], tag: str) -> None:
     backups: list[Path | None] = []
     entries: list[_Entry] = []
     journals = _journal_paths([final for _, final in pairs], tag)
@@ -261,6 +279,7 @@ def remove_stale_partials(final: Path) -> list[Path]:
     test (os.kill cannot be used there to probe a process); journals are checked by owner.
     """
     recover_interrupted(final.parent)
+    locks.clear_stale(commit_lock(final))
     pattern = glob.escape(str(final.with_name(final.stem))) + f".*.{PARTIAL}*"
     removed = []
     now = time.time()
