@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..process_alive import process_alive
+from .. import locks
 from .catalogue import local_path
 from .checksum import ChecksumCancelledError, mark_verified, sha256_file
 
@@ -178,32 +178,16 @@ def _fetch(job: _Job, url: str) -> None:
 
 @contextlib.contextmanager
 def _lock(path: Path) -> Iterator[None]:
-    """An exclusive lock file holding our pid; a lock whose process is gone is taken over."""
+    """An exclusive lock file (`locks`); a lock whose process is gone is taken over."""
     lock = path.with_name(path.name + ".part.lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            try:
-                pid = int(lock.read_text().strip() or 0)
-            except (OSError, ValueError):
-                pid = 0
-            if pid and pid != os.getpid() and process_alive(pid):
-                raise DownloadError(
-                    f"{path.name} is being downloaded by another QGIS (process {pid}). Wait "
-                    f"for it to finish, or delete {lock} if that process is gone."
-                ) from None
-            lock.unlink(missing_ok=True)
-    else:
-        raise DownloadError(f"Cannot lock {lock}; delete it and try again.")
     try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
+        locks.acquire(lock)
+    except locks.LockHeldError as held:
+        raise DownloadError(f"{path.name} is being downloaded by another QGIS. {held}") from None
+    try:
         yield
     finally:
-        lock.unlink(missing_ok=True)
+        locks.release(lock)
 
 
 def _verify(job: _Job) -> None:

@@ -5,7 +5,7 @@
         done.jsonl      one line per finished window, appended and synced as each finishes
         tiles/          one GeoTIFF per finished window (and its confidence)
         inputs/         the mosaics (VRTs) the windows read
-        lock            host and process id of the run working on it
+        lock            host, process id and start time of the run working on it (`locks`)
 
 Only the submitting process writes here (workers only write their own tile, atomically), so no
 two writers meet. A line is appended only after its tile is in place, so a crash at any point
@@ -17,11 +17,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..process_alive import process_alive
+from .. import locks
 from ..raster.gdal_errors import RasterError
 from .job import RegionJob
 from .plan import RegionWindow
@@ -116,23 +115,14 @@ class WorkFolder:
             os.fsync(f.fileno())
 
     def take_lock(self) -> None:
-        """One run per job at a time; a lock left by a dead process on this host is taken."""
-        me = f"{socket.gethostname()} {os.getpid()}"
+        """One run per job at a time (`locks`: a dead process's lock on this host is taken)."""
         try:
-            host, pid = self.lock.read_text(encoding="utf-8").split()
-            other = f"{host} {pid}" != me
-            if other and (host != socket.gethostname() or process_alive(int(pid))):
-                raise RasterError(
-                    f"Another run ({host}, process {pid}) is working on {self.output}. "
-                    f"Wait for it, or delete {self.lock} if that run is gone."
-                )
-        except (FileNotFoundError, ValueError):
-            pass
-        self.path.mkdir(parents=True, exist_ok=True)
-        self.lock.write_text(me, encoding="utf-8")
+            locks.acquire(self.lock)
+        except locks.LockHeldError as held:
+            raise RasterError(f"Another run is working on {self.output}. {held}") from None
 
     def release_lock(self) -> None:
-        self.lock.unlink(missing_ok=True)
+        locks.release(self.lock)
 
     def remove_strays(self, keep: set[str]) -> int:
         """Delete files in tiles/ that no finished window owns (left by killed workers)."""
