@@ -9,6 +9,7 @@
     region/    segment_region(): many scenes or one huge mosaic, cut into resumable windows
     models/    model distribution: catalogues, download, checksums, the local store, resolving
     accuracy/  accuracy assessment: confusion matrix, metrics, HTML report
+    locks.py   one lock format (host, PID, start time) for downloads, region jobs and commits
     cli.py     the command line (python -m upseg_qgis.core.cli)
 
 The public API is below; names load on first use, so importing a subpackage stays light.
