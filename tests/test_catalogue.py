@@ -174,3 +174,50 @@ def test_onnx_metadata_without_onnxruntime(tmp_path: Path) -> None:
     cut.write_bytes(DEFAULT_MODEL.read_bytes()[:5000])
     with pytest.raises(OnnxFileError, match="not an ONNX model"):
         read_metadata_props(cut)
+
+
+def test_pre_releases_sort_below_their_release() -> None:
+    from upseg_qgis.core.models.catalogue import newest, version_key
+
+    data = _user_catalogue()
+    entries = []
+    for v in ("0.2.0-rc1", "0.2.0", "0.1.9", "0.2.0b2"):
+        e = copy.deepcopy(data["models"][0])
+        e["version"] = v
+        entries.append(e)
+    data["models"] = entries
+    assert newest(list(parse_catalogue(data, "team.json").entries)).version == "0.2.0"
+    order = ["0.1.9", "0.2.0.dev1", "0.2.0b2", "0.2.0-rc1", "0.2.0", "0.2.0+local", "0.10.0"]
+    assert sorted(reversed(order), key=version_key) == order
+
+
+def test_plain_http_catalogues_are_refused_without_a_request(tmp_path: Path) -> None:
+    from upseg_qgis.core.models.store import StoreConfig, load_catalogues
+
+    asked: list[str] = []
+
+    class Transport:
+        def get(self, url: str, *args: Any, **kwargs: Any) -> Any:
+            asked.append(url)
+            raise AssertionError("no request may be made")
+
+    cats = load_catalogues(StoreConfig(tmp_path, catalogues=("http://models.example.org/c.json",)),
+                           transport=Transport(), refresh=True)
+    assert asked == [] and len(cats.problems) == 1
+    assert "plain http" in cats.problems[0] and "https" in cats.problems[0]
+
+
+def test_a_catalogue_reusing_the_embedded_id_is_announced(tmp_path: Path) -> None:
+    from upseg_qgis.core.models.store import StoreConfig, load_catalogues
+
+    data = _user_catalogue()
+    data["models"][0]["id"] = _shipped()["models"][0]["id"]
+    path = tmp_path / "team.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    said: list[str] = []
+    cats = load_catalogues(StoreConfig(tmp_path, catalogues=(str(path),)), warn=said.append)
+    assert cats.problems == [] and len(said) == 1
+    assert _shipped()["models"][0]["id"] in said[0] and "embedded" in said[0]
+    said.clear()
+    load_catalogues(StoreConfig(tmp_path, catalogues=()), warn=said.append)
+    assert said == []

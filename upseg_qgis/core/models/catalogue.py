@@ -238,6 +238,13 @@ def is_url(text: str) -> bool:
     return urlparse(text).scheme in ("http", "https")
 
 
+def insecure_url(text: str) -> bool:
+    """Plain http to another machine: anyone on the way could change the catalogue, and with it
+    the checksums that vouch for the models. Loopback stays allowed (local servers, tests)."""
+    parsed = urlparse(text)
+    return parsed.scheme == "http" and parsed.hostname not in ("localhost", "127.0.0.1", "::1")
+
+
 def resolve_url(url: str, source: str) -> str:
     """A URL as written in a catalogue, made absolute: relative ones are relative to the
     catalogue's own location (a URL or a file), so a team can keep models beside it."""
@@ -261,12 +268,34 @@ def local_path(url: str) -> Path | None:
     return Path(url)
 
 
+_RELEASE = re.compile(r"^(\d+(?:\.\d+)*)(.*)$")
+_PRE = re.compile(r"^[-_.]?(dev|alpha|a|beta|b|rc|c|preview|pre)", re.IGNORECASE)
+_PRE_RANK = {"dev": 0, "alpha": 1, "a": 1, "beta": 2, "b": 2}
+
+
+def version_key(version: str) -> tuple[Any, ...]:
+    """Sort key: release numbers compared as numbers (0.10 > 0.9), and a pre-release
+    (0.2.0-rc1, 0.2.0b2, 0.2.0.dev3) below its release (0.2.0); build tags (+x) above it."""
+    m = _RELEASE.match(version)
+    if not m:
+        return ((), 0, (), version)
+    release = tuple(int(p) for p in m.group(1).split("."))
+    while len(release) > 1 and release[-1] == 0:  # 0.2 == 0.2.0
+        release = release[:-1]
+    rest = m.group(2)
+    pre = _PRE.match(rest)
+    if pre:  # dev < alpha < beta < rc, then the number after the tag
+        tag = pre.group(1).lower()
+        number = re.match(r"\d*", rest[pre.end():]).group(0)
+        return (release, -1, (_PRE_RANK.get(tag, 3), int(number or 0)), rest)
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p.lower())
+                  for p in re.split(r"[.+_-]", rest) if p)
+    return (release, 0 if not rest else 1, parts, "")
+
+
 def newest(entries: list[CatalogueEntry]) -> CatalogueEntry:
-    """The entry with the highest version (numeric parts compared as numbers)."""
-    def key(e: CatalogueEntry) -> tuple[Any, ...]:
-        return tuple((0, int(p), "") if p.isdigit() else (1, 0, p)
-                     for p in re.split(r"[.+_-]", e.version))
-    return max(entries, key=key)
+    """The entry with the highest version (see version_key)."""
+    return max(entries, key=lambda e: version_key(e.version))
 
 
 def find_entry(catalogues: list[Catalogue], wanted: str) -> CatalogueEntry | None:

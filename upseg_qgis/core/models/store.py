@@ -26,6 +26,7 @@ from .catalogue import (
     Catalogue,
     CatalogueEntry,
     CatalogueError,
+    insecure_url,
     is_url,
     parse_catalogue,
     parse_entry,
@@ -109,6 +110,10 @@ def load_catalogues(
         if not src:
             continue
         try:
+            if insecure_url(src):
+                raise CatalogueError(
+                    f"Catalogue {src} is plain http: anyone on the network path could change "
+                    "the models and checksums it lists. Use its https address, or a local copy.")
             if is_url(src):
                 cache = _cache_file(config.models_dir, src)
                 out.catalogues.append(_read_remote(src, transport, cache, refresh, warn))
@@ -119,8 +124,20 @@ def load_catalogues(
                 out.catalogues.append(parse_catalogue(path.read_bytes(), str(path)))
         except (CatalogueError, OSError, ValueError, KeyError) as exc:
             out.problems.append(str(exc))
-    out.catalogues.append(shipped_catalogue())
+    shipped = shipped_catalogue()
+    _warn_shadowing(out.catalogues, shipped, warn)
+    out.catalogues.append(shipped)
     return out
+
+
+def _warn_shadowing(catalogues: list[Catalogue], shipped: Catalogue, warn: Log) -> None:
+    """A user catalogue may reuse an embedded model's id (earlier catalogues win): say so."""
+    embedded = {e.id for e in shipped.entries}
+    for cat in catalogues:
+        for model_id in sorted({e.id for e in cat.entries} & embedded):
+            warn(f"Catalogue {cat.source} lists a model '{model_id}', the id of the model "
+                 f"embedded in the plugin: MODEL={model_id} now means that catalogue's model, "
+                 "not the embedded one.")
 
 
 def install_dir(config: StoreConfig, entry: CatalogueEntry) -> Path:
