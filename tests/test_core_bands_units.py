@@ -182,6 +182,24 @@ def test_the_sentinel2_offset_comes_from_the_product_metadata() -> None:
     assert resolve_units("reflectance_x10000_offset1000", META.optical, _dn(), offset=old)[2]
 
 
+def test_the_processing_baseline_alone_removes_nothing_and_says_so() -> None:
+    from upseg_qgis.core.inputs.product_offset import ProductOffset
+
+    implied = ProductOffset(-1000.0, "PROCESSING_BASELINE 05.10", implied=True)
+    units, how, warns = resolve_units("auto", META.optical, _dn(), offset=implied)
+    assert units == "reflectance_x10000" and "no offset removed" in how
+    assert len(warns) == 1 and "OPTICAL_UNITS" in warns[0] and "05.10" in warns[0]
+
+
+def test_float_values_like_an_8bit_rendering_warn_as_integers_do() -> None:
+    rng = np.random.default_rng(3)
+    as_float = ValueStats.of(rng.integers(20, 230, 5000).astype(np.float32), "Float32")
+    as_int = ValueStats.of(rng.integers(20, 230, 5000), "UInt16")
+    for stats in (as_float, as_int):
+        units, _, warns = resolve_units("auto", META.optical, stats)
+        assert units == "uint8_rendering" and len(warns) == 1 and "OPTICAL_UNITS" in warns[0]
+
+
 def test_without_metadata_the_offset_is_a_unit_of_its_own_and_a_hint() -> None:
     units, how, warns = resolve_units("reflectance_x10000_offset1000", META.optical, _dn(1000))
     assert units == "reflectance_x10000_offset1000" and how == "set by the user" and not warns

@@ -111,7 +111,10 @@ def test_lock_refuses_a_live_run_and_takes_a_dead_one(tmp_path: Path) -> None:
         work.take_lock()
     work.lock.write_text(f"{socket.gethostname()} 999999999")  # no such process
     work.take_lock()
-    assert work.lock.read_text().split()[1] == str(os.getpid())
+    from upseg_qgis.core.locks import read_owner
+
+    owner = read_owner(work.lock)
+    assert owner is not None and owner.pid == os.getpid()
     work.release_lock()
     assert not work.lock.exists()
 

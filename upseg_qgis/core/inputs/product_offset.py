@@ -4,7 +4,8 @@ From processing baseline 04.00 (25 January 2022) ESA's L1C and L2A products stor
 10000 x reflectance - OFFSET with OFFSET = RADIO_ADD_OFFSET (L1C) or BOA_ADD_OFFSET (L2A) =
 -1000; before, no offset. Files keep that in metadata in one of several ways, read here:
 - band or dataset metadata items RADIO_ADD_OFFSET / BOA_ADD_OFFSET (SAFE, GDAL's SENTINEL2
-  driver, many exporters), or PROCESSING_BASELINE alone (04.00 and later imply -1000);
+  driver, many exporters), or PROCESSING_BASELINE alone (04.00 and later imply -1000, which
+  is reported but not applied: harmonised files keep the item);
 - GDAL's own scale/offset: offset -1000 with scale 1, or scale 1e-4 with offset -0.1.
 """
 
@@ -28,6 +29,7 @@ class ProductOffsetError(ValueError):
 class ProductOffset:
     value: float  # add to the stored value to get 10000 x reflectance
     source: str  # the metadata that said so
+    implied: bool = False  # only PROCESSING_BASELINE says so: not applied without the user
 
 
 def _float(text: str | None) -> float | None:
@@ -46,7 +48,8 @@ def _items(md: dict[str, str]) -> ProductOffset | None:
     baseline = _float(upper.get("PROCESSING_BASELINE"))
     if baseline is not None:
         value = BASELINE_OFFSET if baseline >= 4.0 else 0.0
-        return ProductOffset(value, f"PROCESSING_BASELINE {upper['PROCESSING_BASELINE']}")
+        return ProductOffset(value, f"PROCESSING_BASELINE {upper['PROCESSING_BASELINE']}",
+                             implied=True)
     return None
 
 

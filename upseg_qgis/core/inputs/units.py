@@ -83,7 +83,9 @@ def plausible_units(stats: ValueStats) -> list[str]:
         # float copy of a very dark 8-bit rendering.
         return ["sar_linear", "uint8_rendering"]
     if stats.p99 <= 255.5:
-        return ["uint8_rendering"]
+        # As for integers: a float copy of an 8-bit rendering, or dark reflectance x 10000
+        # (water, shadow); the choice is said, as on the integer path.
+        return ["uint8_rendering", X10000] if stats.p01 >= 0 else ["uint8_rendering"]
     return [X10000]
 
 
@@ -121,6 +123,13 @@ def _offset_units(units: str, how: str, offset: ProductOffset | None, stats: Val
         return units, how, []
     if offset.value == 0.0:
         return units, f"{how}; no offset ({offset.source})", []
+    if offset.value == BASELINE_OFFSET and offset.implied:
+        # A distributor's harmonised file may keep the item: the baseline alone is not proof.
+        return units, f"{how}; no offset removed ({offset.source} alone)", [
+            f"The optical metadata say {offset.source} (products from 04.00 add 1000 to every "
+            "value) but state no offset (BOA_ADD_OFFSET, RADIO_ADD_OFFSET or a band offset), "
+            "so none is removed: a file harmonised by its distributor keeps the baseline item. "
+            f"If the values still carry the +1000, set {parameter} to {X10000_OFFSET}."]
     if offset.value == BASELINE_OFFSET:
         return X10000_OFFSET, f"{how}; offset {offset.value:g} from {offset.source}", []
     raise UnitsError(
