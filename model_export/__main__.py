@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rendering-check": ("model_export.evaluation.rendering_check",
                         "measure the unit conversions against OMBRIA and the Sen1Floods11 chip"),
     "encoder-features": ("model_export.evaluation.encoder_features",
-                         "DOFA encoder patch tokens of a .npy array (a stable contract)"),
+                         "DOFA or Galileo-nano encoder tokens of a .npy array (a stable contract)"),
     "ablation": ("model_export.recipes.ablation", "UPSeg vs baselines, several seeds, to a table"),
 }
 

@@ -11,6 +11,9 @@ a plain state dict in its layout, fed the same wavelengths) gives the same token
 other sizes use this project's bicubic resampling of the position table (docs/model.md). The
 output is float32, deterministic (fixed thread count, no random ops); it is written only when the
 whole run succeeded. The checkpoint load follows the 95 % rule (--allow-partial to override).
+
+`--encoder galileo_nano --bands ... --patch-size P` takes RAW units instead and writes Galileo's
+(N, H/P, W/P, groups, 128) tokens: see model_export/evaluation/galileo_features.py.
 """
 
 from __future__ import annotations

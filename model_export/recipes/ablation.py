@@ -48,6 +48,11 @@ WHAT: dict[str, str] = {
     "upseg_dofa_tiny_no_prompts": "UPSeg-DOFA without prompts",
     "upseg_dofa_tiny_no_vem": "UPSeg-DOFA without VEM",
     "late_fusion_dofa_tiny": "late fusion: shared DOFA encoder, fused decoder",
+    "galileo_nano_linear": "frozen Galileo-nano, joint tokens, linear head (probe)",
+    "galileo_nano_late_fusion": "frozen Galileo-nano per modality, skip decoder",
+    "upseg_galileo_nano_no_vem": "UPSeg-Galileo, frozen, prompts only",
+    "upseg_galileo_nano": "UPSeg-Galileo, frozen: prompts + VEM (prompt tuning)",
+    "upseg_galileo_nano_ft": "UPSeg-Galileo, full fine-tuning",
 }
 COLUMNS = (("water IoU", "iou:water"), ("mIoU", "miou"), ("mPA", "mpa"), ("OA", "oa"))
 
