@@ -80,7 +80,8 @@ def test_upseg_segment_runs_the_galileo_model(galileo_export: dict[str, Any],
 def test_inference_core_segments_a_synthetic_scene(galileo_export: dict[str, Any],
                                                    tmp_path: Path) -> None:
     """The plugin's core, without QGIS, on a SYNTHETIC 100 x 90 scene (not a multiple of the
-    patch size): bands matched by name, units from the metadata, tiles of the metadata."""
+    patch size): bands matched by name, units from the metadata, tiles of the metadata (which
+    a different TILE_SIZE does not change)."""
     from tests.toy_model import write_raster
     from upseg_qgis.core.run.pipeline import TilingOptions, segment
 
@@ -97,7 +98,10 @@ def test_inference_core_segments_a_synthetic_scene(galileo_export: dict[str, Any
     result = segment(str(opt), str(sar), str(out),
                      model=str(galileo_export["report"]["int8_output"]),
                      tiling=TilingOptions(tile_size=64, overlap=8))
-    assert Path(result.output) == out and result.tile_size == (64, 64)
+    # Attention across the tile: the metadata says tiling.fixed, so the model's own 128 px
+    # tiles (shrunk to this small scene, a multiple of the patch) are used, not the 64 asked.
+    assert Path(result.output) == out and result.tile_size == (104, 96)
+    assert any("TILE_SIZE 64 and OVERLAP 8 ignored" in w for w in result.warnings)
     assert result.optical_bands == (1, 2, 3, 4)  # B2, B3, B4, B8 found by name
     classes = gdal.Open(str(out)).ReadAsArray()
     assert classes.shape == (100, 90)
