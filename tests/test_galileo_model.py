@@ -84,3 +84,10 @@ def test_fusion_modes_route_information_as_stated() -> None:
     up, base = maps["upseg_galileo_nano"][0][1], joint[0][1]
     rel = ((up - base).abs().max() / base.abs().max()).item()
     assert 0 < rel < 0.1
+
+
+def test_bands_in_the_wrong_modality_are_refused() -> None:
+    with pytest.raises(ValueError, match="S1 bands .* go in sar_bands"):
+        GalileoInputs(["VV", "VH", "B2", "B3", "B4"], ["VV"])
+    with pytest.raises(ValueError, match="S1 needs all of VV, VH"):
+        GalileoInputs(["B2", "B3", "B4"], ["VH"])

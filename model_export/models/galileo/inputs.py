@@ -62,8 +62,8 @@ class GalileoInputs(nn.Module):
         sar_full = ["VV", "VH"] if self.bridge != "none" else self.sar_bands
         self.optical_groups = complete_groups(self.optical_bands)
         self.sar_groups = complete_groups(sar_full)
-        if self.optical_groups == ["S1"] or "S1" in self.optical_groups:
-            raise ValueError("optical bands form the S1 group: name SAR bands as sar_bands")
+        if "S1" in self.optical_groups or self.sar_groups != ["S1"]:
+            raise ValueError("S1 bands (VV, VH) go in sar_bands, S2 bands in optical_bands")
         self._sar_full = sar_full
         for m, n in (("optical", len(self.optical_bands)), ("sar", len(self.sar_bands))):
             self.register_buffer(f"{m}_scale", torch.ones(n))
