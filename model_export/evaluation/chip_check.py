@@ -7,6 +7,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from .chip_baselines import water_iou
+
 
 def sen1floods11_check(model: Path, data_root: str | None, tta: str = "none",
                        ) -> dict[str, Any] | None:
@@ -31,7 +35,8 @@ def sen1floods11_check(model: Path, data_root: str | None, tta: str = "none",
     label = gdal.Open(str(chip / "Spain_7370579_LabelHand.tif")).ReadAsArray()
     known = (label >= 0) & (pred != 255)
     p, t = (pred == 1) & known, (label == 1) & known
-    return {"water_iou": float((p & t).sum() / max(1, (p | t).sum())),
+    # Scored as the baselines are; pixels the model left as nodata count as unlabelled.
+    return {"water_iou": water_iou(pred == 1, np.where(pred != 255, label, -1)),
             "predicted_water_fraction": float(p.sum() / known.sum()),
             "labelled_water_fraction": float(t.sum() / known.sum()),
             "optical_units": result.optical_units, "sar_units": result.sar_units,

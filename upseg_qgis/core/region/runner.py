@@ -27,7 +27,7 @@ from ..inputs.layers import Layer, Layers, open_readers
 from ..raster.grid import Window, raster_grid
 from ..raster.reading import open_raster
 from ..raster.writing import OutputPaths, OutputWriter
-from ..run.defaults import CPU, DEFAULT_PREFETCH, cpu_threading
+from ..run.defaults import CPU, cpu_threading, prefetch_or_default
 from ..run.options import TilingOptions
 from ..run.plan import plan_run
 from ..run.reporting import Clock, Reporter
@@ -112,7 +112,7 @@ def run_window(
     meta = lm.metadata
     report = Reporter(is_cancelled=is_cancelled)
     runs = cpu_threading(threads, job.parallel_runs)[0] if lm.provider == CPU else 1
-    prefetch = DEFAULT_PREFETCH if job.prefetch is None else bool(job.prefetch)
+    prefetch = prefetch_or_default(job.prefetch)
     with ExitStack() as stack:
         layers = stack.enter_context(job_layers(job, meta))
         plan, _ = plan_run(window.halo.width, window.halo.height, meta, lm.provider,

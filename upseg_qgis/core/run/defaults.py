@@ -60,3 +60,8 @@ def default_tile_size(model_tile: int, provider: str) -> int:
     if provider == CPU and DEFAULT_CPU_TILE_SIZE:
         return max(model_tile, DEFAULT_CPU_TILE_SIZE)
     return model_tile
+
+
+def prefetch_or_default(prefetch: bool | None) -> bool:
+    """RuntimeOptions.prefetch (None: DEFAULT_PREFETCH), for single runs and region windows."""
+    return DEFAULT_PREFETCH if prefetch is None else bool(prefetch)

@@ -28,7 +28,7 @@ from ..inputs.units import UnitsError
 from ..raster import commit
 from ..raster.gdal_errors import RasterError
 from ..raster.writing import OutputPaths, OutputWriter, check_output_path
-from .defaults import CPU, DEFAULT_PREFETCH, cpu_threading
+from .defaults import CPU, cpu_threading, prefetch_or_default
 from .options import InputOptions, RuntimeOptions, TilingOptions
 from .plan import TilePlan, plan_run
 from .reporting import CancelledError, Clock, Reporter
@@ -89,7 +89,7 @@ def segment(
         writer = stack.enter_context(
             OutputWriter(paths, layers.grid, meta.nodata_value, meta.classes))
         clock.lap("write")
-        prefetch = DEFAULT_PREFETCH if runtime.prefetch is None else bool(runtime.prefetch)
+        prefetch = prefetch_or_default(runtime.prefetch)
         setup = StreamSetup(prefetch, runs if lm.provider == CPU else 1,
                             paths.confidence is not None, tta=runtime.tta)
         if runtime.tta != "none":
