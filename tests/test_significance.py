@@ -72,7 +72,7 @@ def test_a_paired_design_is_judged_by_the_paired_test() -> None:
                                           "abl": dict(enumerate(ablated))}), ["full", "abl"])
     verdict = text.split("Verdict (computed, water IoU):")[1]
     assert f"paired t = {ref.statistic:.2f} (df 4.0), p = {ref.pvalue:.3g}" in verdict
-    assert "**significant**" in verdict and "5 seed pairs" in verdict
+    assert "**significant**" in verdict and "5 run pairs" in verdict
 
 
 def test_different_seeds_fall_back_to_welch() -> None:
@@ -83,3 +83,25 @@ def test_different_seeds_fall_back_to_welch() -> None:
                                           "abl": dict(zip((3, 4, 5), b, strict=True))}),
                                 ["full", "abl"])
     assert f"Welch t = {ref.statistic:.2f}" in text and f"p = {ref.pvalue:.3g}" in text
+
+
+def test_runs_pair_by_fold_and_seed() -> None:
+    """Grouped-fold ablations pair run by run on (fold, seed): the same seed on another fold is
+    another pair, and a variant missing a fold is not paired at all."""
+    stats = pytest.importorskip("scipy.stats")
+    full = {(0, 0): 60.0, (0, 1): 61.0, (1, 0): 70.0, (1, 1): 72.0}
+    abl = {(0, 0): 59.0, (0, 1): 60.2, (1, 0): 69.1, (1, 1): 70.8}
+
+    def rows(name: str, by_unit: dict[tuple[int, int], float]) -> list[dict]:
+        return [{"model": name, "fold": f, "seed": s,
+                 "test": {"miou": v / 100, "iou": [0.9, v / 100], "class_names": ["dry", "water"]}}
+                for (f, s), v in by_unit.items()]
+
+    keys = sorted(full)
+    ref = stats.ttest_rel([full[k] for k in keys], [abl[k] for k in keys])
+    text = significance_section(rows("full", full) + rows("abl", abl), ["full", "abl"])
+    verdict = text.split("Verdict (computed, water IoU):")[1]
+    assert f"paired t = {ref.statistic:.2f} (df 3.0)" in verdict and "4 run pairs" in verdict
+    partial = {k: v for k, v in abl.items() if k[0] == 0}
+    text = significance_section(rows("full", full) + rows("abl", partial), ["full", "abl"])
+    assert "Welch t" in text.split("Verdict (computed, water IoU):")[1]

@@ -96,9 +96,9 @@ def welch(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
 def paired(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
     """(t, df, two-sided p) of the paired t-test on per-seed differences a_i - b_i (seed i of
     both variants shares the initial weights of the common parts and the data order)."""
-    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
-    if d.size < 2 or len(a) != len(b):
+    if len(a) != len(b) or len(a) < 2:  # unequal runs cannot be paired
         return math.nan, math.nan, math.nan
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
     sd = d.std(ddof=1)
     if sd == 0:
         return (math.inf if d.mean() else 0.0), float(d.size - 1), 0.0 if d.mean() else 1.0

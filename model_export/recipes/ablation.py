@@ -68,20 +68,25 @@ def _fmt(mean: float, std: float) -> str:
     return "n/a" if math.isnan(mean) else f"{100 * mean:.2f} ± {100 * std:.2f}"
 
 
-def run_one(cfg: dict[str, Any], split: str, force: bool) -> dict[str, Any]:
+def run_one(cfg: dict[str, Any], split: str, force: bool, score: str = "best",
+            fold: int | None = None) -> dict[str, Any]:
+    """Train one run (or reuse its stored result) and score its `score` checkpoint ("best":
+    the epoch chosen on the validation split; "last": no epoch picking) on `split`."""
     out = Path(cfg["output_dir"])
     result_path = out / f"ablation_{split}.json"
     if result_path.is_file() and not force:
         return json.loads(result_path.read_text())
     t0 = time.time()
-    summary = run(cfg)
+    summary = run(cfg, resume="auto")  # a run cut off mid-way continues from its last epoch
     train_seconds = time.time() - t0
-    metrics = evaluate_checkpoint(summary["best_checkpoint"], split)
-    result = {"model": cfg["model"]["name"], "seed": cfg["seed"], "split": split,
+    checkpoint = summary["last_checkpoint" if score == "last" else "best_checkpoint"]
+    metrics = evaluate_checkpoint(checkpoint, split)
+    result = {"model": cfg["model"]["name"], "seed": cfg["seed"], "fold": fold,
+              "scored": score, "split": split,
               "best_epoch": summary["best_epoch"], "val_select": summary["best_metric"],
               "select_metric": summary["select_metric"], "train_seconds": train_seconds,
               "test": jsonable(metrics)}
-    ckpt = torch.load(summary["best_checkpoint"], map_location="cpu", weights_only=False)
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
     result["parameters"] = int(sum(v.numel() for v in ckpt["state_dict"].values()
                                    if v.is_floating_point()))
     result_path.write_text(json.dumps(result, indent=2))
@@ -90,10 +95,11 @@ def run_one(cfg: dict[str, Any], split: str, force: bool) -> dict[str, Any]:
 
 def verdict(means: dict[str, float], stds: dict[str, float], variants: Sequence[str],
             metric: str = "water IoU") -> str:
-    """The computed verdict: does UPSeg (`upseg_tiny`, else the first variant) have the highest
+    """The computed verdict: does the reference row (the first variant, as in the significance
+    section) have the highest
     mean `metric` (NaN ranks last), by how much, and is the margin larger than the spread over
     seeds (the larger standard deviation of the two)? Means and stds are fractions."""
-    upseg = "upseg_tiny" if "upseg_tiny" in variants else variants[0]
+    upseg = variants[0]
     ranked = sorted(variants, key=lambda v: -np.nan_to_num(means[v], nan=-1))
     lead = ranked[0]
     if lead == upseg and len(ranked) > 1:
@@ -137,12 +143,29 @@ def _summary_rows(results: list[dict[str, Any]], variants: Sequence[str]
 
 def _seed_rows(results: list[dict[str, Any]], variants: Sequence[str]) -> list[str]:
     return [
-        f"| `{r['model']}` | {r['seed']} | {r['best_epoch']} | "
+        f"| `{r['model']}` | {'' if r.get('fold') is None else r['fold']} | {r['seed']} | "
+        f"{r['best_epoch']} | "
         + " | ".join(f"{100 * select_metric(r['test'], key):.2f}" for _, key in COLUMNS)
         + f" | {r['train_seconds'] / 60:.1f} |"
         for v in variants for r in sorted((x for x in results if x["model"] == v),
-                                          key=lambda x: x["seed"])
+                                          key=lambda x: (x.get("fold") or 0, x["seed"]))
     ]
+
+
+def _data_line(budget: dict[str, Any], split: str) -> str:
+    """Which patches trained and which were scored, as the config ran them."""
+    caps = budget.get("max_samples") or {}
+    cap = ", ".join(f"{k} capped at {v} patches" for k, v in caps.items() if v)
+    if budget.get("val_scheme") == "grouped":
+        folds = budget.get("folds")
+        return (f"`{budget['dataset']}` training split in grouped (spatial) folds; each run "
+                f"trains on the other folds and is scored on its own fold "
+                f"({'folds ' + ', '.join(map(str, folds)) if folds else 'the configured fold'})"
+                f"{'; ' + cap if cap else ''}. The official test split is not used.")
+    return (f"`{budget['dataset']}`, training split minus a fixed validation split "
+            f"({budget['val_fraction']:.0%} of it, split seed {budget['split_seed']}) for "
+            f"training and model selection; metrics on the **{split}** split, never seen "
+            f"during training{'; ' + cap if cap else ''}.")
 
 
 def _report_header(command: str, budget: dict[str, Any], split: str,
@@ -161,16 +184,16 @@ def _report_header(command: str, budget: dict[str, Any], split: str,
         f"{wall_seconds / 60:.1f} min for the runs done in this invocation.",
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPU core(s) (shared), torch "
         f"{torch.__version__}, CUDA {'yes' if torch.cuda.is_available() else 'no'}.",
-        f"- Data: `{budget['dataset']}`, training split minus a fixed validation split "
-        f"({budget['val_fraction']:.0%} of it, split seed {budget['split_seed']}) for training "
-        f"and model selection; metrics on the **{split}** split, never seen during training.",
+        f"- Data: {_data_line(budget, split)}",
         f"- Budget, identical for every row: {budget['epochs']} epochs, batch "
         f"{budget['batch_size']}, "
         f"{f'random {crop} px crops' if (crop := budget['crop']) else 'whole patches'}, "
         f"AdamW lr {budget['lr']}, "
-        f"cosine schedule, loss {budget['loss']}; best epoch by validation "
-        f"`{budget['select_metric']}`. Seeds: {budget['seeds']} (weights, data order, "
-        "augmentations).",
+        f"cosine schedule, loss {budget['loss']}; "
+        + ("the **last** epoch is scored (no epoch picking on the scored data)"
+           if budget.get("score") == "last"
+           else f"best epoch by validation `{budget['select_metric']}`")
+        + f". Seeds: {budget['seeds']} (weights, data order, augmentations).",
         "- Values: mean ± sample standard deviation over seeds, in %.",
         "",
     ]
@@ -191,16 +214,32 @@ def write_report(path: Path, results: list[dict[str, Any]], variants: Sequence[s
         f"Verdict (computed): {computed}",
         "",
         significance_section(results, variants),
-        "## Per seed",
+        "## Per run",
         "",
-        f"| model | seed | best epoch | {' | '.join(c for c, _ in COLUMNS)} | train min |",
-        "|---|---:|---:|" + "---:|" * (len(COLUMNS) + 1),
+        f"| model | fold | seed | best epoch on val | {' | '.join(c for c, _ in COLUMNS)} | "
+        "train min |",
+        "|---|---:|---:|---:|" + "---:|" * (len(COLUMNS) + 1),
         *_seed_rows(results, variants),
         "",
     ])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return text
+
+
+def _run_config(base_path: Path, acfg: dict[str, Any], common: list[str], out_root: Path,
+                variant: str, seed: int, fold: int | None) -> dict[str, Any]:
+    """One run's training config: the base config, the common overrides, the variant's own
+    (`variant_overrides`), then model, seed, fold and where the run lives."""
+    own = list((acfg.get("variant_overrides") or {}).get(variant, []))
+    where = out_root / variant / f"seed{seed}"
+    extra = [f"model.name={variant}", f"seed={seed}"]
+    if fold is not None:
+        where = out_root / f"fold{fold}" / variant / f"seed{seed}"
+        extra.append(f"data.options.fold={fold}")
+    tag = f"ablation_{variant}_seed{seed}" + ("" if fold is None else f"_fold{fold}")
+    return load_config(base_path, [*common, *own, *extra, f"experiment={tag}",
+                                   f"output_dir={where}"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -211,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                            / "ablation_ombria.yaml"))
     p.add_argument("--variants", nargs="+")
     p.add_argument("--seeds", nargs="+", type=int)
+    p.add_argument("--folds", nargs="+", type=int,
+                   help="grouped validation folds to run (default: the config's `folds`)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="training config override applied to every run (repeatable)")
     p.add_argument("--output-dir")
@@ -235,23 +276,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         common.append(f"threads={args.threads}")
 
+    folds = args.folds if args.folds is not None else acfg.get("folds")
+    score = str(acfg.get("score_checkpoint", "best"))
     t0 = time.time()
     results = []
-    for variant in variants:
-        for seed in seeds:
-            cfg = load_config(base_path, [*common, f"model.name={variant}", f"seed={seed}",
-                                          f"experiment=ablation_{variant}_seed{seed}",
-                                          f"output_dir={out_root / variant / f'seed{seed}'}"])
-            print(f"[ablation] {variant} seed {seed}", flush=True)
-            r = run_one(cfg, split, args.force)
-            print(f"[ablation] {variant} seed {seed}: water IoU "
-                  f"{select_metric(r['test'], 'iou:water'):.4f} mIoU {r['test']['miou']:.4f}",
-                  flush=True)
-            results.append(r)
+    for fold in folds if folds is not None else [None]:
+        for variant in variants:
+            for seed in seeds:
+                cfg = _run_config(base_path, acfg, common, out_root, variant, seed, fold)
+                where = f"{variant} seed {seed}" + ("" if fold is None else f" fold {fold}")
+                print(f"[ablation] {where}", flush=True)
+                r = run_one(cfg, split, args.force, score, fold)
+                print(f"[ablation] {where}: water IoU "
+                      f"{select_metric(r['test'], 'iou:water'):.4f} mIoU {r['test']['miou']:.4f}",
+                      flush=True)
+                results.append(r)
     budget = {
         "epochs": cfg["train"]["epochs"], "batch_size": cfg["data"]["batch_size"],
         "crop": (cfg["data"].get("augment") or {}).get("crop"), "lr": cfg["train"]["lr"],
         "loss": cfg["train"]["loss"], "select_metric": cfg["train"]["select_metric"],
+        "score": score, "folds": folds, "val_scheme": cfg["data"].get("options", {}).get(
+            "val_scheme", "random"), "max_samples": cfg["data"].get("max_samples") or {},
         "val_fraction": cfg["data"]["val_fraction"], "split_seed": cfg["data"]["split_seed"],
         "seeds": seeds, "dataset": cfg["data"]["dataset"],
         "title": acfg.get("title", f"Ablation on {cfg['data']['dataset']}"),

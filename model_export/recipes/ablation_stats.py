@@ -1,8 +1,9 @@
 """The significance section of an ablation report: the first variant (the full model) against
 every other, per metric. Seed i of every variant starts the shared parts from the same weights
-and sees the same data order, so where both variants ran the same seeds the design is paired and
-the verdict uses the paired t-test (Welch's p is shown beside it); otherwise Welch's. The verdict
-says in words which differences are significant at the 5 % level and which are not."""
+and sees the same data order on the same fold, so where both variants ran the same folds x seeds
+the design is paired (the unit is one fold-and-seed run) and the verdict uses the paired t-test
+(Welch's p is shown beside it); otherwise Welch's. The verdict says in words which differences
+are significant at the 5 % level and which are not."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from model_export.evaluation.significance import Comparison, compare
 METRICS = (("water IoU", "iou:water"), ("mIoU", "miou"))
 
 
-def _scores(results: Sequence[dict[str, Any]], variant: str, key: str) -> dict[int, float]:
-    """Seed -> score in %."""
-    return {r["seed"]: 100 * float(select_metric(r["test"], key))
-            for r in results if r["model"] == variant}
+Unit = tuple[int, int]  # (fold, seed): one run of every variant, the pairing unit
+
+
+def _scores(results: Sequence[dict[str, Any]], variant: str, key: str) -> dict[Unit, float]:
+    """(fold, seed) -> score in %; runs without folds have fold -1."""
+    return {(-1 if r.get("fold") is None else int(r["fold"]), int(r["seed"])):
+            100 * float(select_metric(r["test"], key)) for r in results if r["model"] == variant}
 
 
 def comparisons(results: Sequence[dict[str, Any]], variants: Sequence[str], key: str
@@ -27,7 +31,7 @@ def comparisons(results: Sequence[dict[str, Any]], variants: Sequence[str], key:
     out = []
     for v in variants[1:]:
         other = _scores(results, v, key)
-        paired = set(ref) == set(other)  # the same seeds: pair them seed by seed
+        paired = set(ref) == set(other)  # the same folds x seeds: pair them run by run
         seeds_a, seeds_b = sorted(ref), sorted(other)
         out.append(compare(variants[0], [ref[s] for s in seeds_a], v,
                            [other[s] for s in seeds_b], paired_by_seed=paired))
@@ -35,7 +39,7 @@ def comparisons(results: Sequence[dict[str, Any]], variants: Sequence[str], key:
 
 
 def _seeds(c: Comparison) -> str:
-    return f"{c.n_a} seed pairs" if c.test == "paired" else f"{c.n_a} vs {c.n_b} seeds"
+    return f"{c.n_a} run pairs" if c.test == "paired" else f"{c.n_a} vs {c.n_b} runs"
 
 
 def _sentence(c: Comparison, label: str) -> str:
@@ -50,14 +54,14 @@ def significance_section(results: Sequence[dict[str, Any]], variants: Sequence[s
     if len(variants) < 2:
         return ""
     lines = ["## Significance (computed)", "",
-             f"Each row: `{variants[0]}` minus the other variant, in points, over seeds. Seed i "
+             f"Each row: `{variants[0]}` minus the other variant, in points, over runs. Seed i "
              "of every variant starts the shared parts from the same weights and sees the same "
-             "data order, so variants run with the same seeds are compared **paired**: the "
-             "paired t-test on the per-seed differences (two-sided) and a percentile bootstrap "
-             "interval of their mean (10 000 resamples of the seed pairs); variants with other "
-             "seeds fall back to Welch's t-test. Significant: p < 0.05 and the interval "
-             "excludes 0. Other p: the other test (Welch's, which ignores the pairing), for "
-             "reference only.", "",
+             "data order on the same fold, so variants run on the same folds x seeds are "
+             "compared **paired**: the paired t-test on the per-run differences (two-sided) and "
+             "a percentile bootstrap interval of their mean (10 000 resamples of the run pairs); "
+             "variants with other runs fall back to Welch's t-test. Significant: p < 0.05 and "
+             "the interval excludes 0. Other p: the other test (Welch's, which ignores the "
+             "pairing), for reference only.", "",
              "| comparison | metric | difference | test | t | df | p | bootstrap 95 % CI | "
              "verdict | other p |", "|---|---|---:|---|---:|---:|---:|---|---|---:|"]
     verdicts = []
