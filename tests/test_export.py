@@ -44,6 +44,7 @@ def test_export_writes_valid_model_with_metadata_and_parity(synthetic_checkpoint
     jsonschema.validate(meta_dict, json.loads(SCHEMA_PATH.read_text()))
     meta = parse_metadata(meta_dict)
     assert meta.name == "synthetic_test" and meta.version == "9.9.9"
+    assert meta_dict["tiling"]["tile_size"] == 256  # no tile size given: a CNN's default
     assert meta.optical.band_count == proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value
     assert report["parity"]["max_abs_logit_diff"] < 1e-4
     assert report["parity"]["argmax_agreement"] == 1.0

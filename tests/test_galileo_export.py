@@ -31,7 +31,7 @@ def galileo_export(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                        "model.name=upseg_galileo_nano", "--no-progress", "--threads", "1"]) == 0
     onnx_path = out / "upseg_galileo.onnx"
     report = export_checkpoint(out / "best.pt", onnx_path, export_options(
-        "upseg_galileo_test", "0.0.1", parity_patches=4, int8=True, tile_size=128, overlap=16))
+        "upseg_galileo_test", "0.0.1", parity_patches=4, int8=True, overlap=16))
     return {"onnx": onnx_path, "report": report}
 
 
@@ -52,6 +52,8 @@ def test_metadata_names_galileo_bands_and_groups(galileo_export: dict[str, Any])
     assert enc["galileo_groups"] == ["S1", "S2_RGB", "S2_NIR_10m"]
     assert enc["sar_bridge"] == "vh_offset" and enc["weights"]["licence"] == "MIT"
     assert meta["tiling"]["multiple_of"] == 8
+    # No tile size given: the encoder's own (attention over a tile's tokens), not the 256 of CNNs.
+    assert meta["tiling"]["tile_size"] == 128 and meta["tiling"]["fixed"] is True
     sess = ort.InferenceSession(str(galileo_export["onnx"]), providers=["CPUExecutionProvider"])
     for n, h, w in ((1, 24, 40), (2, 64, 56)):  # dynamic N, H, W (multiples of 8)
         (logits,) = sess.run(["logits"], {"optical": np.zeros((n, 4, h, w), np.float32),

@@ -105,6 +105,8 @@ def build_metadata(ckpt: dict[str, Any], model: ModelDescription, *, multiple_of
     ``model``: the card fields (name, version, tiling, calibration, ...); ``input_statistics``:
     per modality, from :func:`model_export.export.input_statistics.patch_statistics`.
     """
+    from model_export.models.encoder_weights import default_tile_size
+
     dataset = ckpt["dataset"]
     meta = {
         "schema_version": SCHEMA_VERSION,
@@ -124,7 +126,8 @@ def build_metadata(ckpt: dict[str, Any], model: ModelDescription, *, multiple_of
         "inputs": {m: _input_block(ckpt, m, (input_statistics or {}).get(m))
                    for m in ("optical", "sar")},
         "gsd_m": float(dataset.get("gsd_m") or 10.0),
-        "tiling": {"tile_size": model.tile_size, "overlap": model.overlap,
+        "tiling": {"tile_size": model.tile_size or default_tile_size(
+                       str(ckpt["model_config"].get("encoder", ""))), "overlap": model.overlap,
                    "multiple_of": multiple_of,
                    "fixed": map_depends_on_tile(ckpt["model_config"])},
         "training": _training_block(ckpt, model.test_metrics),

@@ -175,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-version", default="0.1.0")
     p.add_argument("--description", default="")
     p.add_argument("--metrics", help="JSON of `model_export evaluate` on the test split")
-    p.add_argument("--tile-size", type=int, default=256)
+    p.add_argument("--tile-size", type=int, default=None,
+                   help="tile size in the metadata (default: the encoder's: 256, Galileo 128)")
     p.add_argument("--overlap", type=int, default=32)
     p.add_argument("--opset", type=int, default=OPSET)
     p.add_argument("--no-optimize", action="store_true", help="skip graph simplification")

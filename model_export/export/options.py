@@ -13,13 +13,14 @@ DEFAULT_LICENCE = "GPL-2.0-or-later (code); model trained on the data named in '
 
 @dataclass(frozen=True)
 class ModelDescription:
-    """The metadata's model card fields; tiling is what the plugin uses unless the user sets it."""
+    """The metadata's model card fields; tiling is what the plugin uses unless the user sets it
+    (tile_size None: the encoder's own default, `encoder_weights.default_tile_size`)."""
 
     name: str
     version: str
     description: str = ""
     test_metrics: dict[str, Any] | None = None
-    tile_size: int = 256
+    tile_size: int | None = None
     overlap: int = 32
     calibration: dict[str, Any] | None = None  # {"temperature": T, ...}, see docs/metadata.md
     licence: str = DEFAULT_LICENCE

@@ -53,6 +53,9 @@ class EncoderWeights:
     licence: str = ""
     citation: str = ""
     min_coverage: float = MIN_COVERAGE
+    # The exported model's tile size unless the exporter is told otherwise: attention over all
+    # tokens of a tile costs (tokens)^2, so ViT encoders get smaller tiles.
+    tile_size: int = 256
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -70,7 +73,7 @@ class EncoderWeights:
                 "normalisation": self.normalisation, "gsd_m": self.gsd_m,
                 "patch_sizes": list(self.patch_sizes), "file": self.file, "sha256": self.sha256,
                 "licence": self.licence, "citation": self.citation,
-                "min_coverage": self.min_coverage, **self.extra}
+                "min_coverage": self.min_coverage, "tile_size": self.tile_size, **self.extra}
 
 
 _DOFA_BANDS = "any band with a central wavelength (models/bands.py); SAR by DOFA's code value"
@@ -111,7 +114,7 @@ REGISTRY: dict[str, EncoderWeights] = {
                        "std": dict(zip(INPUT_BANDS, PRETRAIN_STD, strict=True))},
         gsd_m=BASE_GSD_M, patch_sizes=PATCH_SIZES, file="shared/models/galileo_nano/encoder.pt",
         sha256="eab6acacf527886a508a555bc24efe4b4a2cf91b162e84cd1c4a1807e942180c",
-        licence="MIT", citation=GALILEO_CITATION, min_coverage=1.0,
+        licence="MIT", citation=GALILEO_CITATION, min_coverage=1.0, tile_size=128,
         extra={"month": DEFAULT_MONTH, "timesteps": 1}),
 }
 
@@ -124,6 +127,11 @@ def encoder_weights(name: str) -> EncoderWeights:
     if name not in REGISTRY:
         raise KeyError(f"unknown encoder weights {name!r}; known: {list_encoder_weights()}")
     return REGISTRY[name]
+
+
+def default_tile_size(encoder: str) -> int:
+    """The tile size an export of a model on `encoder` (UPSegConfig.encoder) gets by default."""
+    return next((w.tile_size for w in REGISTRY.values() if w.encoder == encoder), 256)
 
 
 def default_path(weights: EncoderWeights) -> Path:
