@@ -78,13 +78,14 @@ cv: setup ## grouped (spatial) cross-validation of the candidate recipes on OMBR
 ablation: setup ## UPSeg vs baselines and ablations on OMBRIA, 3 seeds -> docs/ablation.md (long)
 	$(PY) -m model_export ablation --config model_export/configs/ablation_ombria.yaml
 
-cost: setup ## CPU cost table, ConvNeXt tiny vs DOFA (params, GMACs, s/Mpx fp32/int8) -> docs/benchmark_cost.md
+cost: setup ## CPU cost table, ConvNeXt tiny, DOFA, Galileo-nano (params, GMACs, s/Mpx fp32/int8, overhead) -> docs/benchmark_cost.md
 	$(PY) -m bench.cost_table
 
-bench: setup ## speed vs the raw ONNX Runtime limit, memory vs scene size, region jobs on 1/2 Dask workers, model vs previous and TTA cost -> bench/*.json, docs/benchmark*.md (long)
+bench: setup ## speed vs the raw ONNX Runtime limit, memory vs scene size, region jobs on 1/2 Dask workers, model vs previous and TTA cost, cost rows of the tiny and Galileo models -> bench/*.json, docs/benchmark*.md (long)
 	$(PY) -m bench.run_bench
 	$(PY) -m bench.region_bench
 	$(PY) -m bench.model_compare
+	$(PY) -m bench.cost_table --models upseg_tiny upseg_galileo_nano
 
 package: setup ## the upload ZIP -> dist/ (refused while metadata.txt lacks a real email, repository, tracker)
 	$(PY) scripts/package.py --require-model

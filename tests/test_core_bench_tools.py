@@ -69,3 +69,24 @@ def test_parse_log_reads_the_algorithm_summary(tmp_path: Path) -> None:
     assert rec["tile_count"] == r.tile_count and rec["batch_size"] == r.batch_size
     assert rec["prefetch"] is True and rec["input_wait"] is not None
     assert rec["algorithm_seconds"] > 0 and rec["provider"] == r.provider
+
+
+def test_cost_table_judges_the_galileo_goal_from_its_numbers() -> None:
+    """The cost page states issue 20's int8 goal as met or not from the measured row, and shows
+    the pipeline's overhead where it was measured (n/a for older rows)."""
+    from bench.cost_table import write_doc
+
+    def row(model: str, int8: float, overhead: float | None) -> dict:
+        fp32 = {"s_per_mpx": 2 * int8, "megapixels": 0.25}
+        if overhead is not None:
+            fp32.update(tile_size=[128, 128], raw_seconds=0.1, overhead=overhead)
+        return {"model": model, "encoder": "x", "params": 1e6, "gmacs_256": 1.0, "fp32_mib": 1.0,
+                "int8_mib": 0.5, "int8_agreement": 1.0, "fp32": fp32,
+                "int8": {"s_per_mpx": int8, "overhead": 0.5}}
+
+    info = {"date": "d", "machine": "m", "cpus": 2, "load_before": 0, "load_after": 0,
+            "torch": "t", "onnxruntime": "o", "repeats": 1}
+    text = write_doc([row("upseg_tiny", 1.0, None), row("upseg_galileo_nano", 6.0, 0.25)], info)
+    assert "measured 6.00: not met" in text
+    assert "| 128x128 | 0.40 | 25 % | 50 % |" in text and "| 256 | n/a | n/a | n/a |" in text
+    assert "measured 4.00: met" in write_doc([row("upseg_galileo_nano", 4.0, 0.1)], info)
