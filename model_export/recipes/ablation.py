@@ -80,13 +80,17 @@ def run_one(cfg: dict[str, Any], split: str, force: bool, score: str = "best",
     summary = run(cfg, resume="auto")  # a run cut off mid-way continues from its last epoch
     train_seconds = time.time() - t0
     checkpoint = summary["last_checkpoint" if score == "last" else "best_checkpoint"]
-    metrics = evaluate_checkpoint(checkpoint, split)
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    stored = ckpt.get("val_metrics") or {}
+    if score == "last" and split == "val" and not math.isnan(stored.get("miou", math.nan)):
+        metrics = stored  # the last epoch was scored on this very split during training
+    else:
+        metrics = evaluate_checkpoint(checkpoint, split)
     result = {"model": cfg["model"]["name"], "seed": cfg["seed"], "fold": fold,
               "scored": score, "split": split,
               "best_epoch": summary["best_epoch"], "val_select": summary["best_metric"],
               "select_metric": summary["select_metric"], "train_seconds": train_seconds,
               "test": jsonable(metrics)}
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
     result["parameters"] = int(sum(v.numel() for v in ckpt["state_dict"].values()
                                    if v.is_floating_point()))
     result_path.write_text(json.dumps(result, indent=2))

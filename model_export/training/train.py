@@ -206,10 +206,13 @@ def run_epoch(cfg: dict[str, Any], epoch: int, data: RunData, trainer: Trainer,
     row = train_epoch(t.net, data.train_loader, t.criterion, t.opt, t.sched, t.scaler, device,
                       t.amp, t.steps, float(tcfg.get("grad_clip") or 0.0),
                       rank == 0 and cfg.get("progress", True), epoch, epochs, world)
+    # train.validate "last": score only the final epoch (runs that pick no epoch need no more)
+    check = data.validate and (tcfg.get("validate", "every") != "last" or epoch == epochs)
     val = evaluate_model(t.model, data.val_loader, spec.num_classes, spec.ignore_index, device,
                          class_names=spec.class_names, criterion=t.criterion, amp=t.amp,
-                         distributed=world > 1) if data.validate else no_validation(spec)
-    value = select_metric(val, select) if data.validate else float(epoch)
+                         distributed=world > 1) if check else no_validation(spec)
+    value = select_metric(val, select) if check else float(epoch) if not data.validate \
+        else math.nan
     row.update(epoch=epoch, lr=t.opt.param_groups[0]["lr"], val_loss=val["loss"],
                val_oa=val["oa"], val_mpa=val["mpa"], val_miou=val["miou"],
                val_fwiou=val["fwiou"], val_kappa=val["kappa"], val_select=value)
@@ -223,7 +226,8 @@ def run_epoch(cfg: dict[str, Any], epoch: int, data: RunData, trainer: Trainer,
         _save_epoch(cfg, epoch, data, trainer, progress, val, out_dir, improved)
         scores = (f"val loss {val['loss']:.4f} mIoU {val['miou']:.4f} mPA {val['mpa']:.4f} "
                   f"OA {val['oa']:.4f} {select} {value:.4f}{' (best)' if improved else ''}"
-                  if data.validate else "no validation split: the last epoch is kept")
+                  if check else "not validated (validate: last)" if data.validate
+                  else "no validation split: the last epoch is kept")
         print(f"[train] epoch {epoch}/{epochs} loss {row['train_loss']:.4f} {scores} "
               f"{row['train_images_per_s']:.1f} img/s", flush=True)
 
