@@ -299,7 +299,8 @@ grid aligned to multiples of the pixel size.</dd>
 are decided once for the whole region.</dd>
 <dt>Window size</dt><dd>Output pixels per window side (default 4096). Each window also \
 computes the tiles overlapping its border (a few percent extra for large windows).</dd>
-<dt>Start over</dt><dd>Discard the windows finished by an earlier run.</dd>
+<dt>Start over</dt><dd>Discard the windows finished by an earlier run. The earlier \
+output stays usable until the new one is written.</dd>
 <dt>Classes</dt><dd>.tif: one Cloud-Optimised GeoTIFF with overviews. .vrt: a VRT over the \
 tiles, which stay in the .region folder (for outputs too large to rewrite as one file).</dd>
 </dl>
