@@ -68,3 +68,38 @@ def test_region_mosaics_with_alpha_bands_choose_bands_by_file_order(tmp_path: Pa
     assert (out[:, GAP[0]:GAP[1]] == 255).all()  # the gap is nodata, not classified
     assert set(np.unique(out[:, :GAP[0]])) == {0, 1}
     assert any("file order" in w for w in r.warnings)
+
+
+def _db_and_linear(folder: Path) -> tuple[str, list[str]]:
+    """SYNTHETIC: one optical scene, and its SAR as two scenes: the left half in dB, the right
+    half in linear power (10 ** (dB / 10))."""
+    opt, sar = geographic_scene(folder, width=120, height=90)
+    ds = gdal.Open(str(sar))
+    db, gt = ds.ReadAsArray(), ds.GetGeoTransform()
+    right = (gt[0] + 60 * gt[1], gt[1], 0.0, gt[3], 0.0, gt[5])
+    a = write_raster(folder / "sar_db.tif", db[:, :60], gt, descriptions=["VV"])
+    b = write_raster(folder / "sar_linear.tif", (10 ** (db[:, 60:] / 10)).astype(np.float32),
+                     right, descriptions=["VV"])
+    return str(opt), [str(a), str(b)]
+
+
+def test_sar_scenes_in_db_and_linear_are_refused_naming_them(tmp_path: Path) -> None:
+    """SYNTHETIC: a dB scene beside a linear one, as two scenes or as one VRT mosaic: one
+    pooled sample would choose one unit for both in silence."""
+    from upseg_qgis.core.inputs.units import UnitsError
+    from upseg_qgis.core.run.options import InputOptions
+
+    opt, sars = _db_and_linear(tmp_path)
+    model = str(build_toy_model(tmp_path / "toy.onnx"))
+    vrt = mosaic(sars, tmp_path / "sar.vrt")
+    for sar in (sars, [vrt]):
+        with pytest.raises(UnitsError) as err:
+            region([opt], sar, tmp_path / "region.tif", model=model, window_size=64)
+        msg = str(err.value)
+        assert f"sar_db: {sars[0]}" in msg and f"sar_linear: {sars[1]}" in msg
+        assert "Convert them to one unit" in msg and "set SAR_UNITS" in msg
+        assert not (tmp_path / "region.tif").exists()
+    # Units the user set are kept; the warning names the scenes in other units.
+    r = region([opt], sars, tmp_path / "region.tif", model=model, window_size=64,
+               inputs=InputOptions(sar_units="sar_db"))
+    assert any(f"sar_linear: {sars[1]}" in w and "SAR_UNITS is sar_db" in w for w in r.warnings)

@@ -20,7 +20,7 @@ from osgeo import gdal
 
 from ..raster.gdal_errors import RasterError, gdal_call
 from ..raster.grid import Grid, raster_grid, same_crs, transform_bounds
-from ..raster.reading import alpha_band, band_labels, open_raster
+from ..raster.reading import alpha_band, band_labels, data_band_count, open_raster
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img", ".nc")
 
@@ -101,6 +101,31 @@ def describe_scenes(paths: Sequence[str], role: str) -> list[Scene]:
                 "mosaic. Georeference it, or segment it alone with upseg:segment."
             )
     return scenes
+
+
+# Files GDAL lists beside a dataset's sources that are not sources.
+_SIDECARS = (".aux.xml", ".ovr", ".msk")
+
+
+def scene_sources(path: str, role: str, depth: int = 0) -> list[str]:
+    """The files a scene's pixels come from: a VRT mosaic's sources (theirs in turn), when each
+    holds the scene's data bands; else the scene itself (a VRT stacking bands with -separate)."""
+    ds = open_raster(path, role)
+    if ds.GetDriver().ShortName != "VRT" or depth > 4:
+        return [path]
+    n = data_band_count(ds)
+    files = [f for f in dict.fromkeys((ds.GetFileList() or [])[1:])
+             if not f.lower().endswith(_SIDECARS)]
+    out: list[str] = []
+    for f in files:
+        try:
+            src = open_raster(f, role)
+        except RasterError:
+            return [path]
+        if data_band_count(src) != n:
+            return [path]
+        out += scene_sources(f, role, depth + 1)
+    return out or [path]
 
 
 def footprint(scene: Scene, crs_wkt: str) -> tuple[float, float, float, float] | None:

@@ -115,8 +115,10 @@ def _prepare(req: _Request, work: WorkFolder, runtime: RuntimeOptions, batch: in
     obands, ounits = choose_inputs(opt_mosaic, meta.optical, opts.optical_bands,
                                    opts.optical_units, "optical", report)
     check_one_offset(opt_scenes, obands)
+    # SAR units are checked scene by scene (dB beside linear is a silent error); optical ones
+    # are not: a dark integer scene fits an 8-bit rendering as well as reflectance x 10000.
     sbands, sunits = choose_inputs(sar_mosaic, meta.sar, opts.sar_bands, opts.sar_units, "SAR",
-                                   report)
+                                   report, sar_scenes)
     grid = output_grid(raster_grid(open_raster(opt_mosaic, "optical"), "optical"), req.grid)
     work.inputs.mkdir(parents=True, exist_ok=True)
     tile, ovl, fixed = choose_tiling(lm, req.tile_size, req.overlap, report)
