@@ -84,8 +84,9 @@ def seg(optical: str | Path, sar: str | Path, out: str | Path, *, model: str | P
 def region(optical: Sequence[str], sar: Sequence[str], out: str | Path, *,
            model: str | Path | None = None, confidence: str | Path | None = None,
            tile: int | None = None, overlap: int | None = None, threads: int | None = None,
-           run: Any = None, progress: Any = None, **options: Any) -> Any:
-    """`segment_region` on the CPU; `options` are RegionOptions fields."""
+           run: Any = None, progress: Any = None, inputs: Any = None,
+           **options: Any) -> Any:
+    """`segment_region` on the CPU; `inputs`: InputOptions; `options`: RegionOptions fields."""
     from upseg_qgis.core.region.options import RegionOptions
     from upseg_qgis.core.region.run import segment_region
     from upseg_qgis.core.run.options import RuntimeOptions, TilingOptions
@@ -93,7 +94,7 @@ def region(optical: Sequence[str], sar: Sequence[str], out: str | Path, *,
 
     return segment_region(optical, sar, str(out), model=str(model) if model else None,
                           confidence=str(confidence) if confidence else None,
-                          tiling=TilingOptions(tile, overlap),
+                          inputs=inputs, tiling=TilingOptions(tile, overlap),
                           runtime=RuntimeOptions(device="cpu", threads=threads),
                           region=RegionOptions(**options), run=run,
                           report=Reporter(progress=progress))

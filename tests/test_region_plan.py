@@ -96,7 +96,7 @@ def test_manifest_round_trip_resume_and_torn_lines(tmp_path: Path) -> None:
 
 def test_unreadable_manifest_says_what_to_do(tmp_path: Path) -> None:
     work = WorkFolder(tmp_path / "out.tif")
-    work.path.mkdir()
+    work.path.mkdir(parents=True)
     work.manifest.write_text("{not json")
     with pytest.raises(RasterError, match="Delete the folder"):
         work.load()
@@ -104,7 +104,7 @@ def test_unreadable_manifest_says_what_to_do(tmp_path: Path) -> None:
 
 def test_lock_refuses_a_live_run_and_takes_a_dead_one(tmp_path: Path) -> None:
     work = WorkFolder(tmp_path / "out.tif")
-    work.path.mkdir()
+    work.path.mkdir(parents=True)
     parent = os.getppid()  # alive, and not this process
     work.lock.write_text(f"{socket.gethostname()} {parent}")
     with pytest.raises(RasterError, match="Another run"):

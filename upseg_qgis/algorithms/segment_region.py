@@ -296,10 +296,12 @@ the later one wins. SAR scenes may be in any CRS and resolution: they are aligne
 extent alone keeps the optical pixels; a new CRS or pixel size warps the optical scenes onto a \
 grid aligned to multiples of the pixel size.</dd>
 <dt>Model, bands, units, tiling, device</dt><dd>As in Segment optical + SAR; bands and units \
-are decided once for the whole region.</dd>
+are decided once for the whole region. SAR scenes in different units (dB and linear) \
+stop with an error that names them, unless SAR units are set.</dd>
 <dt>Window size</dt><dd>Output pixels per window side (default 4096). Each window also \
 computes the tiles overlapping its border (a few percent extra for large windows).</dd>
-<dt>Start over</dt><dd>Discard the windows finished by an earlier run.</dd>
+<dt>Start over</dt><dd>Discard the windows finished by an earlier run. The earlier \
+output stays usable until the new one is written.</dd>
 <dt>Classes</dt><dd>.tif: one Cloud-Optimised GeoTIFF with overviews. .vrt: a VRT over the \
 tiles, which stay in the .region folder (for outputs too large to rewrite as one file).</dd>
 </dl>

@@ -1,8 +1,9 @@
 """Reading a layer's bands as float32 with NaN where a pixel is missing.
 
 Missing = the band's nodata value (compared in the band's own data type, as GDAL does), NaN,
-a per-dataset mask or an alpha band. Every path that reads pixels (direct, warped, sampled for
-statistics) goes through `masked_float`, so they all agree on what is missing.
+a per-dataset mask or a zero in the alpha band (not a data band: `data_band_count`). Every path
+that reads pixels (direct, warped, sampled for statistics) goes through `masked_float`, so they
+all agree on what is missing.
 """
 
 from __future__ import annotations
@@ -37,11 +38,30 @@ def open_raster(path: str, role: str) -> gdal.Dataset:
         ) from None
 
 
+def alpha_band(ds: gdal.Dataset) -> int | None:
+    """The dataset's alpha band, if any: its last band when that says it is alpha
+    (GCI_AlphaBand, as `gdalbuildvrt -addalpha` and `gdalwarp -dstalpha` write it), or when GDAL
+    reads it as the bands' mask (GMF_ALPHA)."""
+    n = ds.RasterCount
+    if n < 2:
+        return None
+    if (ds.GetRasterBand(n).GetColorInterpretation() == gdal.GCI_AlphaBand
+            or ds.GetRasterBand(1).GetMaskFlags() & gdal.GMF_ALPHA):
+        return n
+    return None
+
+
+def data_band_count(ds: gdal.Dataset) -> int:
+    """The bands that hold data: an alpha band only says which pixels are missing."""
+    return ds.RasterCount - (alpha_band(ds) is not None)
+
+
 def band_labels(ds: gdal.Dataset) -> list[str]:
-    """Per band: its description, else a naming metadata item (BANDNAME, POLARISATION, ...),
-    else its colour interpretation name (e.g. 'Red'), else ''."""
+    """Per data band (not the alpha band): its description, else a naming metadata item
+    (BANDNAME, POLARISATION, ...), else its colour interpretation name (e.g. 'Red'), else ''.
+    Band choice counts only these, for a single scene and a region mosaic alike."""
     labels = []
-    for i in range(1, ds.RasterCount + 1):
+    for i in range(1, data_band_count(ds) + 1):
         band = ds.GetRasterBand(i)
         label = (band.GetDescription() or "").strip()
         if not label:
@@ -84,11 +104,14 @@ def nodata_hits(values: np.ndarray, nodata: float | None) -> np.ndarray | None:
 
 
 def masked_float(
-    ds: gdal.Dataset, bands: Sequence[int], raw: np.ndarray, mask_reader: Callable[[int], Any]
+    ds: gdal.Dataset, bands: Sequence[int], raw: np.ndarray,
+    mask_reader: Callable[[gdal.Band], Any],
 ) -> np.ndarray:
     """Raw band values [C, h, w] (their source dtype) -> float32, NaN where a pixel is missing.
-    A float32 `raw` is updated in place (readers pass arrays nobody else holds)."""
+    `mask_reader` reads a mask or alpha band over the same pixels as `raw`. A float32 `raw` is
+    updated in place (readers pass arrays nobody else holds)."""
     out = raw.astype(np.float32, copy=False)
+    alpha, alpha_zero = alpha_band(ds), None
     for i, b in enumerate(bands):
         band = ds.GetRasterBand(b)
         hits = nodata_hits(raw[i], band.GetNoDataValue())
@@ -96,9 +119,15 @@ def masked_float(
             out[i][hits] = np.nan
         flags = band.GetMaskFlags()
         if not flags & (gdal.GMF_ALL_VALID | gdal.GMF_NODATA):
-            mask = mask_reader(b)  # per-dataset mask or alpha band
+            mask = mask_reader(band.GetMaskBand())  # per-dataset mask or alpha band
             if mask is not None:
                 out[i][mask == 0] = np.nan
+        elif alpha is not None:
+            # GDAL takes an alpha band for the mask only beside 1 or 3 bands without nodata
+            # (and Byte or UInt16): beside more, its zero pixels are missing all the same.
+            if alpha_zero is None:
+                alpha_zero = mask_reader(ds.GetRasterBand(alpha)) == 0
+            out[i][alpha_zero] = np.nan
         if np.issubdtype(raw.dtype, np.floating):
             inf = np.isinf(out[i])  # NaN is already NaN: only infinities need marking
             if inf.any():
@@ -127,10 +156,8 @@ def read_window(ds: gdal.Dataset, bands: Sequence[int], win: Window, role: str,
     if raw.ndim == 2:
         raw = raw[np.newaxis]
 
-    def mask(b: int) -> np.ndarray | None:
-        return ds.GetRasterBand(b).GetMaskBand().ReadAsArray(
-            win.xoff, win.yoff, win.width, win.height
-        )
+    def mask(band: gdal.Band) -> np.ndarray | None:
+        return band.ReadAsArray(win.xoff, win.yoff, win.width, win.height)
 
     return masked_float(ds, bands, raw, mask)
 

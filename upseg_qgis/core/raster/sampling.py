@@ -53,8 +53,8 @@ def _decimated(ds: gdal.Dataset, bands: Sequence[int], role: str, bx: int, by: i
     if raw.ndim == 2:
         raw = raw[np.newaxis]
 
-    def mask(b: int) -> np.ndarray | None:
-        return ds.GetRasterBand(b).GetMaskBand().ReadAsArray(buf_xsize=bx, buf_ysize=by)
+    def mask(band: gdal.Band) -> np.ndarray | None:
+        return band.ReadAsArray(buf_xsize=bx, buf_ysize=by)
 
     return reading.masked_float(ds, bands, raw, mask)
 

@@ -20,7 +20,7 @@ from osgeo import gdal
 
 from ..raster.gdal_errors import RasterError, gdal_call
 from ..raster.grid import Grid, raster_grid, same_crs, transform_bounds
-from ..raster.reading import band_labels, open_raster
+from ..raster.reading import alpha_band, band_labels, data_band_count, open_raster
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img", ".nc")
 
@@ -29,8 +29,9 @@ RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img", ".nc")
 class Scene:
     path: str
     grid: Grid
-    labels: tuple[str, ...]
+    labels: tuple[str, ...]  # of the data bands (`reading.band_labels`: no alpha band)
     dtype: str
+    alpha: bool = False  # has an alpha band (a mosaic built with gdalbuildvrt -addalpha)
 
     @property
     def band_count(self) -> int:
@@ -64,14 +65,15 @@ def expand_inputs(items: Sequence[str | Path], role: str) -> list[str]:
 
 
 def describe_scenes(paths: Sequence[str], role: str) -> list[Scene]:
-    """Open every scene once; they must share band count, band names and data type."""
+    """Open every scene once; they must share band count, band names, data type and whether
+    they have an alpha band (`gdal.BuildVRT` would leave out a scene that differs)."""
     scenes = []
     for path in paths:
         ds = open_raster(path, role)
         band = ds.GetRasterBand(1)
         scenes.append(
             Scene(path, raster_grid(ds, role), tuple(band_labels(ds)),
-                  gdal.GetDataTypeName(band.DataType))
+                  gdal.GetDataTypeName(band.DataType), alpha_band(ds) is not None)
         )
         ds = None
     first = scenes[0]
@@ -80,6 +82,13 @@ def describe_scenes(paths: Sequence[str], role: str) -> list[Scene]:
             raise RasterError(
                 f"The {role} scene {s.path} has bands {list(s.labels)} but {first.path} has "
                 f"{list(first.labels)}. Give {role} scenes with the same bands in the same order."
+            )
+        if s.alpha != first.alpha:
+            with_alpha, without = (s, first) if s.alpha else (first, s)
+            raise RasterError(
+                f"The {role} scene {with_alpha.path} has an alpha band but {without.path} has "
+                f"none, so they cannot share a mosaic. Give {role} scenes that all have one or "
+                "all lack one (e.g. the scenes a mosaic with an alpha band was built from)."
             )
         if s.dtype != first.dtype:
             raise RasterError(
@@ -92,6 +101,31 @@ def describe_scenes(paths: Sequence[str], role: str) -> list[Scene]:
                 "mosaic. Georeference it, or segment it alone with upseg:segment."
             )
     return scenes
+
+
+# Files GDAL lists beside a dataset's sources that are not sources.
+_SIDECARS = (".aux.xml", ".ovr", ".msk")
+
+
+def scene_sources(path: str, role: str, depth: int = 0) -> list[str]:
+    """The files a scene's pixels come from: a VRT mosaic's sources (theirs in turn), when each
+    holds the scene's data bands; else the scene itself (a VRT stacking bands with -separate)."""
+    ds = open_raster(path, role)
+    if ds.GetDriver().ShortName != "VRT" or depth > 4:
+        return [path]
+    n = data_band_count(ds)
+    files = [f for f in dict.fromkeys((ds.GetFileList() or [])[1:])
+             if not f.lower().endswith(_SIDECARS)]
+    out: list[str] = []
+    for f in files:
+        try:
+            src = open_raster(f, role)
+        except RasterError:
+            return [path]
+        if data_band_count(src) != n:
+            return [path]
+        out += scene_sources(f, role, depth + 1)
+    return out or [path]
 
 
 def footprint(scene: Scene, crs_wkt: str) -> tuple[float, float, float, float] | None:

@@ -2,8 +2,10 @@
 
 Band choice, units and tiling are decided here, once for the whole region (from the scenes,
 not per window: units detected window by window could differ between windows), and handed to
-every window explicitly. The job is plain JSON, so it travels to Dask workers and is stored in
-the manifest; `request_fingerprint` identifies what the user asked for, to recognise a rerun.
+every window explicitly. SAR scenes in different units (dB, linear) are refused rather than
+pooled into one silent choice (`check_one_unit`). The job is plain JSON, so it travels to Dask
+workers and is stored in the manifest; `request_fingerprint` identifies what the user asked
+for, to recognise a rerun.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from ..contract.metadata import InputSpec
 from ..engine.session import LoadedModel
 from ..inputs.layers import choose_bands, choose_units
 from ..inputs.product_offset import ProductOffsetError, product_offset
-from ..inputs.units import UnitsError
+from ..inputs.units import AUTO, UnitsError, ValueStats, resolve_units
 from ..raster.grid import Grid
-from ..raster.reading import open_raster
+from ..raster.reading import band_data_types, open_raster
+from ..raster.sampling import sample_values
 from ..run.plan import resolve_tiling
 from ..run.reporting import Reporter
 from ..run.tiling import TileLayout, plan_tiles
-from .inputs import Scene
+from .inputs import Scene, scene_sources
 
 
 @dataclass
@@ -92,16 +95,58 @@ def request_fingerprint(request: dict[str, object], files: Sequence[str]) -> str
 
 def choose_inputs(
     mosaic: str, spec: InputSpec, bands: Sequence[int] | None, units: str, role: str,
-    report: Reporter,
+    report: Reporter, scenes: Sequence[Scene] = (),
 ) -> tuple[tuple[int, ...], str]:
     """Bands and units of a role, chosen by the single-scene stage (`inputs.choose_bands`,
     `inputs.choose_units`) once on the role's mosaic: unit statistics come from samples spread
-    over all its scenes, not from the window each worker happens to read."""
+    over all its scenes, not from the window each worker happens to read. `scenes`: first
+    check that each of these is in the same units (`check_one_unit`)."""
     param = "OPTICAL" if role == "optical" else "SAR"
     ds = open_raster(mosaic, role)
     sel = choose_bands(ds, spec, bands, role, f"{param}_BANDS", report)
+    if scenes:
+        check_one_unit(scenes, spec, sel.bands, units, role, f"{param}_UNITS", report)
     chosen = choose_units(ds, spec, sel, units, role, f"{param}_UNITS", report)
     return sel.bands, chosen
+
+
+def check_one_unit(scenes: Sequence[Scene], spec: InputSpec, bands: Sequence[int],
+                   requested: str, role: str, parameter: str, report: Reporter) -> None:
+    """Scenes in different units (SAR in dB beside linear power) cannot share the one unit a
+    pooled sample chooses: each scene (each source of a VRT mosaic) is detected on its own.
+    When they differ, `auto` is refused, naming them; a unit the user set is kept, with a
+    warning that names them."""
+    files = list(dict.fromkeys(f for s in scenes for f in scene_sources(s.path, role)))
+    if len(files) < 2:
+        return
+    found: dict[str, list[str]] = {}
+    for f in files:
+        ds = open_raster(f, role)
+        stats = ValueStats.of(sample_values(ds, bands, role), band_data_types(ds, bands)[0])
+        try:
+            units = resolve_units(AUTO, spec, stats, role, parameter)[0]
+        except UnitsError:
+            continue  # no valid pixels, or no accepted unit: the pooled choice says so
+        found.setdefault(units, []).append(f)
+    if len(found) < 2:
+        return
+    listed = "; ".join(f"{units}: {_some(paths)}" for units, paths in found.items())
+    if requested and requested != AUTO:
+        report.warning(
+            f"{parameter} is {requested}, but the {role} scenes look like different units "
+            f"({listed}). The scenes in other units are read as {requested}, which is wrong: "
+            "convert them to one unit.")
+        return
+    raise UnitsError(
+        f"The {role} scenes are in different units ({listed}), and one region job reads all "
+        "of them in one unit. Convert them to one unit (dB = 10 * log10(linear power)), or "
+        f"segment each group as its own region job; if the detection is wrong, set {parameter} "
+        "to the units they are all in.")
+
+
+def _some(paths: Sequence[str], n: int = 3) -> str:
+    more = f" and {len(paths) - n} more" if len(paths) > n else ""
+    return ", ".join(paths[:n]) + more
 
 
 def check_one_offset(scenes: Sequence[Scene], bands: Sequence[int]) -> None:

@@ -1,31 +1,46 @@
 """The work folder beside the output: the job, its windows, the finished windows and the tiles.
 
     <output stem>.region/
-        manifest.json   the request's fingerprint, the resolved job and its window plan
-        done.jsonl      one line per finished window, appended and synced as each finishes
-        tiles/          one GeoTIFF per finished window (and its confidence)
-        inputs/         the mosaics (VRTs) the windows read
         lock            host, process id and start time of the run working on it (`locks`)
+        gen<N>/         one generation: the job planned for one request
+            manifest.json   the request's fingerprint, the resolved job and its window plan
+            done.jsonl      one line per finished window, appended and synced as each finishes
+            tiles/          one GeoTIFF per finished window (and its confidence)
+            inputs/         the mosaics (VRTs) the windows read
 
 Only the submitting process writes here (workers only write their own tile, atomically), so no
 two writers meet. A line is appended only after its tile is in place, so a crash at any point
 loses at most the windows that were running; a torn last line is ignored.
+
+A rerun of the same request resumes the newest generation. Starting over (another request, or
+a restart) plans a new generation beside the old one: a .vrt output reads the old one's tiles,
+so it must stay whole until the new output is committed. Only a generation that is neither the
+newest nor read by an output is removed (`remove_generations`, under the lock). Work folders of
+earlier versions hold their job directly in `<output stem>.region/`: generation 0.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
+from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from osgeo import gdal
+
 from .. import locks
-from ..raster.gdal_errors import RasterError
+from ..raster.gdal_errors import RasterError, gdal_call
 from .job import RegionJob
 from .plan import RegionWindow
 
 FORMAT = 1
+_GENERATION = re.compile(r"^gen(\d+)$")
+# A generation-0 job (earlier versions) lies directly in the root: these are its entries.
+_LEGACY = ("manifest.json", "manifest.json.tmp", "done.jsonl", "tiles", "inputs")
 
 
 @dataclass
@@ -44,15 +59,36 @@ class WindowRecord:
 
 
 class WorkFolder:
-    def __init__(self, output: str | Path) -> None:
+    """One generation of the work folder of `output` (default: the newest, else a first)."""
+
+    def __init__(self, output: str | Path, generation: int | None = None) -> None:
         out = Path(output)
         self.output = out
-        self.path = out.with_name(out.stem + ".region")
+        self.root = out.with_name(out.stem + ".region")
+        self.lock = self.root / "lock"
+        if generation is None:
+            found = self.generations()
+            generation = found[-1] if found else 1
+        self.generation = generation
+        self.path = self.root / f"gen{generation}" if generation else self.root
         self.manifest = self.path / "manifest.json"
         self.done_log = self.path / "done.jsonl"
         self.tiles = self.path / "tiles"
         self.inputs = self.path / "inputs"
-        self.lock = self.path / "lock"
+
+    def generations(self) -> list[int]:
+        """The generations on disk, oldest first (finished, unfinished or half-planned)."""
+        found = {0} if (self.root / "manifest.json").is_file() else set()
+        with suppress(OSError):
+            for p in self.root.iterdir():
+                m = _GENERATION.match(p.name)
+                if m and p.is_dir():
+                    found.add(int(m.group(1)))
+        return sorted(found)
+
+    def next_generation(self) -> WorkFolder:
+        """A new, empty generation after every one on disk (the old ones stay)."""
+        return WorkFolder(self.output, max([*self.generations(), self.generation]) + 1)
 
     def exists(self) -> bool:
         return self.manifest.is_file()
@@ -134,4 +170,48 @@ class WorkFolder:
         return n
 
     def remove(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+        """The whole work folder: every generation, and the lock."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def remove_generations(self, keep: set[int]) -> list[int]:
+        """Remove every generation not in `keep` (call with the lock held); returns them."""
+        gone = [g for g in self.generations() if g not in keep]
+        for g in gone:
+            if g:
+                shutil.rmtree(self.root / f"gen{g}", ignore_errors=True)
+                continue
+            for name in _LEGACY:
+                p = self.root / name
+                if p.is_dir():
+                    shutil.rmtree(p, ignore_errors=True)
+                else:
+                    p.unlink(missing_ok=True)
+        return gone
+
+    def used_by(self, products: Sequence[Path]) -> set[int] | None:
+        """The generations whose files the products read (a .vrt reads its tiles); None when
+        a product cannot be read, so that nothing it might read is removed."""
+        used: set[int] = set()
+        root = self.root.resolve()
+        for product in products:
+            if product.suffix.lower() != ".vrt" or not product.exists():
+                continue  # a GeoTIFF holds its pixels itself
+            try:
+                ds = gdal_call(f"Opening {product}", gdal.Open, str(product))
+            except RasterError:
+                return None
+            for name in (ds.GetFileList() or [])[1:]:
+                g = _generation_of(Path(name), root)
+                if g is not None:
+                    used.add(g)
+            ds = None
+        return used
+
+
+def _generation_of(path: Path, root: Path) -> int | None:
+    try:
+        first = path.resolve().relative_to(root).parts[0]
+    except (ValueError, IndexError, OSError):
+        return None  # not in this work folder
+    m = _GENERATION.match(first)
+    return int(m.group(1)) if m else 0 if first in _LEGACY else None

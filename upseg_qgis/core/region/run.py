@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.session import load_model
+from ..raster import commit
 from ..raster.gdal_errors import RasterError
 from ..raster.grid import raster_grid
 from ..raster.reading import open_raster
@@ -114,8 +115,10 @@ def _prepare(req: _Request, work: WorkFolder, runtime: RuntimeOptions, batch: in
     obands, ounits = choose_inputs(opt_mosaic, meta.optical, opts.optical_bands,
                                    opts.optical_units, "optical", report)
     check_one_offset(opt_scenes, obands)
+    # SAR units are checked scene by scene (dB beside linear is a silent error); optical ones
+    # are not: a dark integer scene fits an 8-bit rendering as well as reflectance x 10000.
     sbands, sunits = choose_inputs(sar_mosaic, meta.sar, opts.sar_bands, opts.sar_units, "SAR",
-                                   report)
+                                   report, sar_scenes)
     grid = output_grid(raster_grid(open_raster(opt_mosaic, "optical"), "optical"), req.grid)
     work.inputs.mkdir(parents=True, exist_ok=True)
     tile, ovl, fixed = choose_tiling(lm, req.tile_size, req.overlap, report)
@@ -191,31 +194,43 @@ class _State:
 
 
 def _open_job(req: _Request, work: WorkFolder, region: RegionOptions,
-              prepare: Callable[[], tuple[RegionJob, list[RegionWindow], set[str]]],
+              prepare: Callable[[WorkFolder], tuple[RegionJob, list[RegionWindow], set[str]]],
               report: Reporter) -> _State:
-    """The job from the work folder when it is this request's, else planned anew."""
+    """The job of the newest generation when it is this request's, else planned anew in a new
+    generation (the old one stays until the new output is in place: a .vrt reads its tiles)."""
     fp = req.fingerprint()
     if work.exists():
         other = work.fingerprint() != fp
         if other and not (region.overwrite or region.restart):
             raise RasterError(
-                f"{work.path} holds a job with other inputs or options. Rerun the same "
+                f"{work.root} holds a job with other inputs or options. Rerun the same "
                 "command to finish that job, or allow overwriting to start this one.")
         if other or region.restart:
-            report.say(f"Starting over: discarding {work.path}")
-            work.remove()
-            work.take_lock()
+            old, work = work, work.next_generation()
+            report.say(f"Starting over in {work.path}; {old.path} stays until the new output "
+                       "is in place")
     if work.exists():
         _, job, windows = work.load()
         records = work.finished()
         report.say(f"Resuming the job in {work.path}: {len(records)} of {len(windows)} "
                    "window(s) already finished")
         return _State(job, windows, records, work, report)
-    job, windows, empty = prepare()
+    job, windows, empty = prepare(work)
     work.create(fp, job, windows)
     for name in sorted(empty):
         work.record(WindowRecord(name, None, worker="plan"))
     return _State(job, windows, work.finished(), work, report)
+
+
+def _tidy(work: WorkFolder, products: Sequence[Path]) -> None:
+    """Remove the generations neither `work` nor any product uses (with the lock held).
+    Commits that dead runs left half done are completed first: they decide what a product
+    reads."""
+    for p in products:
+        commit.remove_stale_partials(p)
+    used = work.used_by(products)
+    if used is not None:
+        work.remove_generations(used | {work.generation})
 
 
 def segment_region(
@@ -245,13 +260,16 @@ def segment_region(
                    grid or GridRequest(), int(region.window_size), conf is not None,
                    str(out.resolve()), runtime.tta)
     work = WorkFolder(out)
+    products = [p for p in (out, conf) if p is not None]
     work.take_lock()
     try:
+        _tidy(work, products)
         st = _open_job(req, work, region,
-                       lambda: _prepare(req, work, runtime, tiling.batch_size, report), report)
+                       lambda w: _prepare(req, w, runtime, tiling.batch_size, report), report)
         before = len(st.records)
         where = _run_windows(st, region, runtime.threads, run or run_window)
         _finish(st, out, conf)
+        _tidy(st.work, products)  # the old generation's tiles, once nothing reads them
     finally:
         work.release_lock()
     if out.suffix.lower() != ".vrt" and not region.keep_work:
@@ -262,7 +280,7 @@ def segment_region(
         ran=len(st.records) - before, empty=sum(r.empty for r in st.records.values()),
         width=st.job.grid_width, height=st.job.grid_height,
         seconds=time.perf_counter() - start, where=where, warnings=list(report.warnings),
-        work_dir=str(work.path) if work.path.exists() else None,
+        work_dir=str(st.work.path) if st.work.path.exists() else None,
     )
     for line in result.summary():
         report.say(line)
