@@ -87,7 +87,7 @@ bench: setup ## speed vs the raw ONNX Runtime limit, memory vs scene size, regio
 	$(PY) -m bench.model_compare
 	$(PY) -m bench.cost_table --models upseg_tiny upseg_galileo_nano
 
-package: setup ## the upload ZIP -> dist/ (refused while metadata.txt lacks a real email, repository, tracker)
+package: setup ## the upload ZIP -> dist/ (refused while metadata.txt lacks a real email, repository, tracker, or catalogue.json has placeholder URLs)
 	$(PY) scripts/package.py --require-model
 
 package-local: setup ## a ZIP for local testing and "Install from ZIP" -> dist/*-local.zip (not for upload)

@@ -7,8 +7,9 @@ models (upseg_qgis/models/*.onnx when present) and the user guide with its scree
 `upseg_qgis/docs/` (the algorithms' Help opens it). No __pycache__, tests or hidden files. The
 zip is reproducible: sorted entries with a fixed timestamp.
 
-An upload zip needs a real email, repository and tracker in metadata.txt; while any is empty or
-a placeholder it is refused. `--local` builds `upseg_qgis-<version>-local.zip` for testing and
+An upload zip needs a real email, repository and tracker in metadata.txt, and real addresses in
+the shipped model catalogue (upseg_qgis/models/catalogue.json); while any is empty or a
+placeholder it is refused. `--local` builds `upseg_qgis-<version>-local.zip` for testing and
 "Install from ZIP" only, never for upload.
 
 Usage: python scripts/package.py [--out dist] [--require-model] [--local]
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import json
 import re
 import sys
 import zipfile
@@ -37,6 +39,11 @@ REQUIRED_METADATA = ("name", "description", "about", "version", "qgisMinimumVers
 # Addresses users are sent to: an upload needs real ones (RFC 2606/6761 names never resolve).
 ADDRESS_KEYS = ("email", "repository", "tracker", "homepage")
 PLACEHOLDER_HOSTS = ("example.org", "example.com", "example.net", ".invalid", ".example")
+# The project's release location, where the shipped catalogue says its models will be published;
+# it does not exist yet (docs/catalogue.md), so its URLs are placeholders. Drop it from here once
+# the first release is published there.
+PLACEHOLDER_URLS = ("https://github.com/upseg-qgis/",)
+CATALOGUE = Path(PLUGIN) / "models" / "catalogue.json"
 MAX_ZIP_BYTES = 25 * 1024 * 1024
 
 
@@ -93,6 +100,30 @@ def address_problems(general: configparser.SectionProxy | dict) -> list[str]:
     return problems
 
 
+def _placeholder(url: str) -> bool:
+    return url.startswith(PLACEHOLDER_URLS) or any(h in url for h in PLACEHOLDER_HOSTS)
+
+
+def catalogue_problems(root: Path = ROOT) -> list[str]:
+    """Entries of the shipped catalogue that send users to a placeholder address (their
+    download URLs or model card): fine for a local zip, never for an upload."""
+    path = root / CATALOGUE
+    if not path.is_file():
+        return []
+    entries = []
+    for entry in json.loads(path.read_text(encoding="utf-8")).get("models", []):
+        urls = [u for u in [*entry.get("urls", []), entry.get("homepage", "")] if _placeholder(u)]
+        if urls:
+            entries.append(f"{entry.get('id')} {entry.get('version')} ({', '.join(urls)})")
+    if not entries:
+        return []
+    return [f"{CATALOGUE.as_posix()} points at placeholder addresses: {'; '.join(entries)}. "
+            "Publish the files there and drop the address from PLACEHOLDER_URLS in "
+            "scripts/package.py, or list the real URLs (python -m "
+            "upseg_qgis.core.models.catalogue_tools add ... --url URL); meanwhile "
+            "`make package-local` builds a zip for testing"]
+
+
 def check(files: dict[str, Path], root: Path = ROOT, local: bool = False) -> list[str]:
     """What would make QGIS refuse or break the plugin (or the plugin repository refuse the
     upload, unless `local`)."""
@@ -104,7 +135,7 @@ def check(files: dict[str, Path], root: Path = ROOT, local: bool = False) -> lis
         if not general.get(key) and key not in ADDRESS_KEYS:
             problems.append(f"metadata.txt lacks '{key}'")
     if not local:
-        problems += address_problems(general)
+        problems += address_problems(general) + catalogue_problems(root)
     top = general.get("qgisMaximumVersion", "0").split(".")[0]
     if not top.isdigit() or int(top) < 4:
         problems.append("qgisMaximumVersion must be 4 or more, or QGIS 4 users never see it")
@@ -148,8 +179,8 @@ def build(out_dir: Path = ROOT / "dist", root: Path = ROOT, require_model: bool 
     tmp.replace(zip_path)  # never leave a half-written zip under the final name
     log(f"{zip_path} ({zip_path.stat().st_size / 1e6:.1f} MB, {len(files)} files)")
     if local:
-        log("LOCAL zip for testing and Install from ZIP only: not for upload (" +
-            "; ".join(address_problems(parse_general(root))) + ")")
+        log("LOCAL zip for testing and Install from ZIP only: not for upload (" + "; ".join(
+            address_problems(parse_general(root)) + catalogue_problems(root)) + ")")
     return zip_path
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tracemalloc
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
 from upseg_qgis.core.engine.session import DEFAULT_MODEL
@@ -29,6 +32,9 @@ from upseg_qgis.core.models.store import (
     offline_file,
 )
 
+if TYPE_CHECKING:
+    from upseg_qgis.core.models.download import BodySink
+
 DATA = bytes(range(256)) * 400  # 102400 bytes
 SHA = hashlib.sha256(DATA).hexdigest()
 
@@ -42,12 +48,22 @@ class FakeServer:
         self.ignore_range, self.total = ignore_range, total
         self.calls: list[tuple[str, int, int | None]] = []
 
-    def get(self, url: str, start: int, end: int | None) -> Response:
+    def get(self, url: str, start: int, end: int | None,
+            sink: BodySink | None = None) -> Response:
         self.calls.append((url, start, end))
+        resp = self._answer(url, start, end)
+        if sink is None:
+            return resp
+        sink.begin(resp.status, resp.headers)
+        for i in range(0, len(resp.body), 4096):  # as a network delivers it: in pieces
+            sink.write(resp.body[i:i + 4096])
+        return Response(resp.status, b"", resp.headers, resp.error)
+
+    def _answer(self, url: str, start: int, end: int | None) -> Response:
         if url in self.status:
             return Response(self.status[url], error="Internal Server Error")
         if self.ignore_range:
-            return Response(200, self.body)
+            return Response(200, self.body, {"content-length": str(len(self.body))})
         if start >= len(self.body):
             return Response(416, error="Range Not Satisfiable")
         stop = len(self.body) if end is None else min(end + 1, len(self.body))
@@ -67,7 +83,8 @@ def test_resume_asks_only_for_the_missing_bytes(tmp_path: Path) -> None:
     dest = tmp_path / "m.onnx"
     server = FakeServer()
     with pytest.raises(DownloadCancelledError, match="part is kept"):
-        _get(server, dest, is_cancelled=lambda: len(server.calls) >= 2)
+        # Cancel checked as bytes arrive: the third chunk stops before its first byte.
+        _get(server, dest, is_cancelled=lambda: len(server.calls) >= 3)
     part = tmp_path / "m.onnx.part"
     assert part.stat().st_size == 2 * 16384 and not dest.exists()
     server.calls.clear()
@@ -103,6 +120,58 @@ def test_server_without_range_support_and_range_errors(tmp_path: Path) -> None:
         _get(FakeServer(total=999), dest2)
     assert not (tmp_path / "n.onnx.part").exists() or \
         (tmp_path / "n.onnx.part").stat().st_size == 0
+
+
+class DiskServerIgnoringRange:
+    """A server without Range support whose (synthetic) file lies on disk: every answer is 200
+    with the whole file, streamed in 64 KiB pieces to a caller that gives a sink; a caller
+    without one gets the whole body in memory, as a buffering client would."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.calls: list[tuple[str, int, int | None]] = []
+
+    def get(self, url: str, start: int, end: int | None,
+            sink: BodySink | None = None) -> Response:
+        self.calls.append((url, start, end))
+        headers = {"content-length": str(self.path.stat().st_size)}
+        if sink is None:
+            return Response(200, self.path.read_bytes(), headers)
+        sink.begin(200, headers)
+        with self.path.open("rb") as f:
+            while data := f.read(65536):
+                sink.write(data)
+        return Response(200, b"", headers)
+
+
+def test_a_server_ignoring_range_is_streamed_to_disk_not_held(tmp_path: Path) -> None:
+    size = 12 * 2**20
+    src = tmp_path / "synthetic_model.bin"
+    with src.open("wb") as f:  # synthetic bytes, written in pieces
+        for i in range(12):
+            f.write(np.random.default_rng(i).bytes(2**20))
+    sha = hashlib.sha256(src.read_bytes()).hexdigest()
+    dest = tmp_path / "out" / "m.onnx"
+    dest.parent.mkdir()
+    (dest.parent / "m.onnx.part").write_bytes(src.read_bytes()[:2**20])  # an earlier run
+    (dest.parent / "m.onnx.part.json").write_text(json.dumps({"size": size, "sha256": sha}))
+    server, notes = DiskServerIgnoringRange(src), []
+    tracemalloc.start()
+    try:
+        download(["https://a/m.onnx"], dest, size, sha, server, info=notes.append,
+                 chunk_size=256 * 1024)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert dest.read_bytes() == src.read_bytes()  # the checksum was verified too
+    assert len(server.calls) == 1 and server.calls[0][1] == 2**20  # asked to resume
+    assert any("does not resume" in n for n in notes)
+    # The checksum reads 1 MiB blocks (two alive at once); the body never whole (12 MiB).
+    assert peak < size / 4, f"{peak} bytes held at once for a {size}-byte file"
+    # A whole file of another size: refused, and nothing of it kept.
+    with pytest.raises(DownloadError, match="catalogue says"):
+        download(["https://a/m.onnx"], tmp_path / "n.onnx", size - 1, sha, server)
+    assert not (tmp_path / "n.onnx.part").exists()
 
 
 def test_mirrors_and_server_errors(tmp_path: Path) -> None:

@@ -1,12 +1,14 @@
-"""Downloads through QGIS's own network stack (QgsBlockingNetworkRequest) from an HTTP server on
-127.0.0.1 started by the test: resume, checksum mismatch, server errors, cancel in flight, and
-upseg:download_model / upseg:model_info with a catalogue served over HTTP."""
+"""Downloads through QGIS's own network stack (QgsNetworkAccessManager, streamed) from an HTTP
+server on 127.0.0.1 started by the test: resume, a server that ignores Range (bounded memory),
+checksum mismatch, server errors, cancel in flight, and upseg:download_model /
+upseg:model_info with a catalogue served over HTTP."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import threading
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +67,33 @@ def test_a_redirect_is_followed_and_keeps_the_range(qgis_app: Any, server: Loopb
     assert sum(r.sent for r in ranged) == len(BODY)
 
 
+def test_a_server_ignoring_range_streams_the_whole_file_to_disk(
+        qgis_app: Any, server: LoopbackServer, tmp_path: Path) -> None:
+    import numpy as np
+
+    from upseg_qgis.plugin.network import QgisTransport
+
+    size = 16 * 2**20  # synthetic bytes; a real model may be 1 GB
+    body = np.random.default_rng(7).bytes(size)
+    sha = hashlib.sha256(body).hexdigest()
+    server.files["/big.onnx"] = Served(body, ignore_range=True)
+    dest = tmp_path / "big.onnx"
+    (tmp_path / "big.onnx.part").write_bytes(body[:2**20])  # left by an earlier run
+    (tmp_path / "big.onnx.part.json").write_text(json.dumps({"size": size, "sha256": sha}))
+    notes: list[str] = []
+    tracemalloc.start()
+    try:
+        download([server.url("/big.onnx")], dest, size, sha, QgisTransport(),
+                 info=notes.append, chunk_size=CHUNK, max_chunk=CHUNK)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == sha
+    assert [r.range for r in server.requests] == [f"bytes={2**20}-{2**20 + CHUNK - 1}"]
+    assert server.requests[0].sent == size and any("does not resume" in n for n in notes)
+    assert peak < size / 4, f"{peak} bytes held at once for a {size}-byte answer"
+
+
 def test_checksum_mismatch_deletes_and_says_so(qgis_app: Any, server: LoopbackServer,
                                                tmp_path: Path) -> None:
     server.files["/m.onnx"] = Served(BODY[:-1] + b"\0")  # one byte differs
@@ -110,12 +139,15 @@ def test_cancel_in_flight_then_resume(qgis_app: Any, server: LoopbackServer,
         _get(server.url("/m.onnx"), dest, feedback, progress=progress)
     server.state.release.set()
     canceller.join(5)
-    assert (tmp_path / "m.onnx.part").stat().st_size == CHUNK  # the finished chunk is kept
+    # Bodies are streamed to the part: the first chunk and the half that came before the
+    # stall are kept.
+    kept = CHUNK + CHUNK // 2
+    assert (tmp_path / "m.onnx.part").stat().st_size == kept
     assert not dest.exists()
     server.files["/m.onnx"] = Served(BODY)
     before = len(server.requests)
     assert _get(server.url("/m.onnx"), dest).read_bytes() == BODY
-    assert server.requests[before].range == f"bytes={CHUNK}-{2 * CHUNK - 1}"
+    assert server.requests[before].range == f"bytes={kept}-{kept + CHUNK - 1}"
 
 
 def _team_catalogue(server: LoopbackServer, model_id: str = "team-water") -> str:

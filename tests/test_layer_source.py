@@ -1,8 +1,10 @@
-"""`upseg:segment` reads a layer as QGIS resolves it: a CRS set on the layer in QGIS (not in the
-file) and open options in the layer's URI reach GDAL (pytest-qgis, offscreen)."""
+"""Every algorithm reads a layer as QGIS resolves it: a CRS set on the layer in QGIS (not in the
+file) and open options in the layer's URI reach GDAL in upseg:segment, upseg:evaluate,
+upseg:class_areas and upseg:polygonize (synthetic rasters; pytest-qgis, offscreen)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +82,91 @@ def test_segment_uses_the_crs_qgis_gives_the_layer(tmp_path: Path) -> None:
     finally:
         QgsProject.instance().removeMapLayers([optical.id(), sar.id()])
     assert _epsg(str(out)) == "32633"
+
+
+# --- evaluate, class_areas, polygonize: the same resolver ---------------------------------------
+
+def _classes(path: Path, epsg: int) -> Path:
+    """A synthetic class raster (0/1/2 stripes, 10 m pixels) georeferenced in `epsg`."""
+    ds = gdal.GetDriverByName("GTiff").Create(str(path), 40, 30, 1, gdal.GDT_Byte)
+    ds.SetGeoTransform((500000.0, 10.0, 0.0, 4500000.0, 0.0, -10.0))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    ds.SetProjection(srs.ExportToWkt())
+    ds.GetRasterBand(1).WriteArray((np.arange(40)[None, :] // 14).repeat(30, 0).astype(np.uint8))
+    ds = None
+    return path
+
+
+@pytest.fixture(params=["crs override", "crs override + open option"])
+def overridden(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A class raster whose file says EPSG:32633 while QGIS is told EPSG:3857 (the same numbers
+    then lie near 4.5 E, 37.5 N), and the same pixels in a file that says EPSG:3857."""
+    from qgis.core import QgsCoordinateReferenceSystem, QgsProject, QgsRasterLayer
+
+    uri = str(_classes(tmp_path / "classes_32633.tif", 32633))
+    if request.param.endswith("open option"):
+        uri += "|option:NUM_THREADS=1"
+    layer = QgsRasterLayer(uri, "classes (CRS set in QGIS)", "gdal")
+    assert layer.isValid()
+    layer.setCrs(QgsCoordinateReferenceSystem("EPSG:3857"))
+    QgsProject.instance().addMapLayer(layer)
+    yield layer, str(_classes(tmp_path / "classes_3857.tif", 3857))
+    QgsProject.instance().removeMapLayers([layer.id()])
+
+
+def test_evaluate_aligns_with_the_crs_qgis_gives_the_layer(overridden: Any) -> None:
+    import processing
+
+    layer, truth = overridden
+    res = processing.run("upseg:evaluate", {"PREDICTION": truth, "REFERENCE": layer.id(),
+                                            "OUTPUT": "TEMPORARY_OUTPUT"})
+    # Read with the file's CRS, the reference would lie 10 degrees away from the prediction.
+    assert res["EVALUATED_PIXELS"] == 40 * 30 and res["OA"] == pytest.approx(1.0)
+    assert "same grid" in json.loads(res["METRICS_JSON"])["alignment"]
+
+
+def test_class_areas_measure_in_the_crs_qgis_gives_the_layer(overridden: Any) -> None:
+    import processing
+
+    layer, truth = overridden
+    got = processing.run("upseg:class_areas", {"INPUT": layer.id(),
+                                               "OUTPUT": "TEMPORARY_OUTPUT"})
+    want = processing.run("upseg:class_areas", {"INPUT": truth, "OUTPUT": "TEMPORARY_OUTPUT"})
+    assert got["VALID_PIXELS"] == 40 * 30
+    # Web Mercator at 37.5 N: a 10 m pixel is about 63 m² on the ground (about 100 in UTM).
+    assert got["TOTAL_AREA_HA"] == pytest.approx(want["TOTAL_AREA_HA"], rel=1e-9)
+    assert got["TOTAL_AREA_HA"] == pytest.approx(1200 * 100 * 0.793**2 / 1e4, rel=0.01)
+
+
+def test_polygonize_writes_the_crs_qgis_gives_the_layer(overridden: Any, tmp_path: Path) -> None:
+    import processing
+    from qgis.core import QgsVectorLayer
+
+    layer, truth = overridden
+    out = processing.run("upseg:polygonize", {"INPUT": layer.id(),
+                                              "OUTPUT": str(tmp_path / "got.gpkg")})
+    want = processing.run("upseg:polygonize", {"INPUT": truth,
+                                               "OUTPUT": str(tmp_path / "want.gpkg")})
+    polygons = QgsVectorLayer(out["OUTPUT"], "got", "ogr")
+    assert polygons.crs().authid() == "EPSG:3857" and out["POLYGON_COUNT"] == 3
+    areas = sorted(f["area_ha"] for f in polygons.getFeatures())
+    expected = sorted(f["area_ha"] for f in QgsVectorLayer(want["OUTPUT"], "w").getFeatures())
+    assert areas == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_layer_gdal_cannot_read_is_refused_with_its_role() -> None:
+    from qgis.core import QgsProcessingException
+
+    from upseg_qgis.plugin.layer_source import gdal_source
+
+    class WmsLayer:  # only what the check asks of a layer
+        def providerType(self) -> str:  # noqa: N802 - QGIS's naming
+            return "wms"
+
+        def name(self) -> str:
+            return "basemap"
+
+    with pytest.raises(QgsProcessingException,
+                       match="The reference layer 'basemap' comes from the 'wms' data provider"):
+        gdal_source(WmsLayer(), what="reference")  # type: ignore[arg-type]

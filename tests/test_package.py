@@ -7,6 +7,7 @@ import configparser
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -162,12 +163,60 @@ def test_no_upload_zip_while_an_address_is_empty_or_a_placeholder(tmp_path: Path
     for problem in ("'email' is a placeholder", "lacks 'repository'", "lacks 'tracker'"):
         assert problem in str(err.value)
     assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").iterdir())
-    real = text.replace("\nemail=\n", "\nemail=maintainer@upseg.eu\n").replace(
-        "\nrepository=\n", "\nrepository=https://git.upseg.eu/upseg-qgis\n").replace(
-        "\ntracker=\n", "\ntracker=https://git.upseg.eu/upseg-qgis/issues\n")
-    (root / "metadata.txt").write_text(real, encoding="utf-8")
+    (root / "upseg_qgis").unlink()
+    root = _plugin_copy(root, _real_catalogue())
+    (root / "metadata.txt").write_text(_real_metadata(), encoding="utf-8")
     assert package.build(tmp_path / "dist", root=root, log=lambda *_: None).name == \
         f"upseg_qgis-{package.plugin_version(root)}.zip"
+
+
+def _real_metadata() -> str:
+    text = (ROOT / "metadata.txt").read_text(encoding="utf-8")
+    return text.replace("\nemail=\n", "\nemail=maintainer@upseg.eu\n").replace(
+        "\nrepository=\n", "\nrepository=https://git.upseg.eu/upseg-qgis\n").replace(
+        "\ntracker=\n", "\ntracker=https://git.upseg.eu/upseg-qgis/issues\n")
+
+
+def _real_catalogue() -> dict:
+    """The shipped catalogue with its placeholder addresses replaced by (synthetic) real ones."""
+    data = json.loads((ROOT / "upseg_qgis" / "models" / "catalogue.json").read_text("utf-8"))
+    for entry in data["models"]:
+        entry["urls"] = [f"https://models.upseg.eu/{entry['file_name']}"]
+        entry["homepage"] = "https://git.upseg.eu/upseg-qgis/model-card"
+    return data
+
+
+def _plugin_copy(root: Path, catalogue: dict) -> Path:
+    """`root` with a copy of the plugin (no models, no caches) that ships `catalogue`."""
+    shutil.copytree(ROOT / "upseg_qgis", root / "upseg_qgis",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.onnx"))
+    (root / "upseg_qgis" / "models" / "catalogue.json").write_text(json.dumps(catalogue))
+    return root
+
+
+def test_no_upload_zip_while_the_model_catalogue_has_placeholder_urls(tmp_path: Path) -> None:
+    package = _load(ROOT / "scripts" / "package.py", "upseg_package6")
+    root = _root_with_metadata(tmp_path, _real_metadata())  # only the catalogue is left
+    with pytest.raises(SystemExit) as err:
+        package.build(tmp_path / "dist", root=root, log=lambda *_: None)
+    message = str(err.value)
+    shipped = json.loads((ROOT / "upseg_qgis" / "models" / "catalogue.json").read_text("utf-8"))
+    for entry in shipped["models"]:  # each entry is named, with its placeholder URL
+        assert f"{entry['id']} {entry['version']} ({entry['urls'][0]}" in message
+    assert "catalogue.json points at placeholder addresses" in message
+    assert "make package-local" in message and "PLACEHOLDER_URLS" in message
+    assert not (tmp_path / "dist").exists() or not list((tmp_path / "dist").iterdir())
+    # The local zip is still built, and says why it is not for upload.
+    notes: list[str] = []
+    local = package.build(tmp_path / "dist", root=root, log=notes.append, local=True)
+    assert local.name.endswith("-local.zip") and "placeholder addresses" in notes[-1]
+    # A catalogue of placeholder hosts (RFC 2606) is refused the same way.
+    data = _real_catalogue()
+    data["models"][0]["urls"].append("https://models.example.org/m.onnx")
+    (root / "upseg_qgis").unlink()
+    _plugin_copy(root, data)
+    with pytest.raises(SystemExit, match="models.example.org"):
+        package.build(tmp_path / "dist2", root=root, log=lambda *_: None)
 
 
 def test_metadata_without_a_qgis4_range_cannot_be_packaged(tmp_path: Path) -> None:

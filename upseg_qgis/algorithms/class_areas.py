@@ -32,8 +32,9 @@ from qgis.core import (
 
 from ..core.raster.reading import nodata_hits
 from ..plugin import qt_compat as qt
+from ..plugin.layer_source import gdal_source
 from .base import UPSegAlgorithm, gdal_step, translate
-from .evaluate import gdal_source, layer_class_names
+from .evaluate import layer_class_names
 
 AREA_METHODS = ("Ellipsoidal (hectares)", "Planar, in the layer's CRS (hectares)")
 BLOCK_PIXELS = 1 << 22
@@ -176,7 +177,7 @@ class ClassAreasAlgorithm(UPSegAlgorithm):
             raise QgsProcessingException(self.tr("No class raster given."))
         band_no = self.parameterAsInt(parameters, self.BAND, context) or 1
         ellipsoidal = self.parameterAsEnum(parameters, self.AREA_METHOD, context) == 0
-        ds = gdal_step("Opening the class raster", gdal.Open, gdal_source(layer, "class"))
+        ds = gdal_step("Opening the class raster", gdal.Open, gdal_source(layer, what="class"))
         if not 1 <= band_no <= ds.RasterCount:
             raise QgsProcessingException(self.tr("The raster has {count} band(s), not {band}.")
                                          .format(count=ds.RasterCount, band=band_no))

@@ -41,23 +41,14 @@ from ..core.accuracy.evaluation import (
 )
 from ..core.accuracy.report import html_report
 from ..plugin import qt_compat as qt
-from .base import UPSegAlgorithm, translate
-
-
-def gdal_source(layer: QgsRasterLayer, what: str) -> str:
-    """The file GDAL reads for a layer; other providers (WMS, ...) cannot be streamed here."""
-    if layer.providerType() != "gdal":
-        raise QgsProcessingException(translate(
-            "The {what} layer '{name}' is a '{provider}' layer; save it as a GeoTIFF first "
-            "(Export > Save As...).").format(what=translate(what), name=layer.name(),
-                                              provider=layer.providerType()))
-    return layer.source()
+from ..plugin.layer_source import gdal_source, layer_file
+from .base import UPSegAlgorithm
 
 
 def layer_class_names(layer: QgsRasterLayer, band: int = 1) -> dict[int, str]:
     """Class names of a class raster: GDAL category names, a sidecar .qml, or the labels of the
     layer's paletted style in this QGIS session, in that order."""
-    names = raster_class_names(layer.source(), band) if layer.providerType() == "gdal" else {}
+    names = raster_class_names(layer_file(layer), band) if layer.providerType() == "gdal" else {}
     if names:
         return names
     renderer = layer.renderer()
@@ -156,7 +147,8 @@ class EvaluateAlgorithm(UPSegAlgorithm):
                 pairs=", ".join(f"{k}->{v}" for k, v in mapping.items())))
         try:
             result = evaluate_rasters(
-                gdal_source(pred_layer, "predicted"), gdal_source(ref_layer, "reference"),
+                gdal_source(pred_layer, what="predicted"),
+                gdal_source(ref_layer, what="reference"),
                 pred_band, ref_band, mapping, ignore, names or None,
                 progress=feedback.setProgress, cancelled=feedback.isCanceled)
         except EvaluationError as exc:

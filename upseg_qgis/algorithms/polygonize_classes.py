@@ -31,9 +31,10 @@ from qgis.core import (
 )
 
 from ..plugin import qt_compat as qt
+from ..plugin.layer_source import gdal_source
 from .base import UPSegAlgorithm, gdal_check, gdal_step, translate
 from .class_areas import AREA_METHODS, area_ha, distance_area, row_pixel_areas_ha
-from .evaluate import gdal_source, layer_class_names
+from .evaluate import layer_class_names
 
 MMU_MODES = ("Merge into the largest neighbour (GDAL sieve), then drop what is left",
              "Drop smaller polygons")
@@ -105,7 +106,7 @@ class PolygonizeClassesAlgorithm(UPSegAlgorithm):
         if layer is None:
             raise QgsProcessingException(self.tr("No class raster given."))
         band_no = self.parameterAsInt(parameters, self.BAND, context) or 1
-        src = gdal_step("Opening the class raster", gdal.Open, gdal_source(layer, "class"))
+        src = gdal_step("Opening the class raster", gdal.Open, gdal_source(layer, what="class"))
         if not 1 <= band_no <= src.RasterCount:
             raise QgsProcessingException(self.tr("The raster has {count} band(s), not {band}.")
                                          .format(count=src.RasterCount, band=band_no))

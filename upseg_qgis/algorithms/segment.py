@@ -133,7 +133,8 @@ class SegmentAlgorithm(UPSegAlgorithm):
         tmp = QgsProcessingUtils.tempFolder()  # VRTs for layers QGIS sees differently from GDAL
         optical = self._gdal_layer(parameters, self.OPTICAL, context)
         sar = self._gdal_layer(parameters, self.SAR, context)
-        optical_path, sar_path = gdal_source(optical, tmp), gdal_source(sar, tmp)
+        optical_path = gdal_source(optical, tmp, "optical")
+        sar_path = gdal_source(sar, tmp, "SAR")
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         model = resolve_parameter(self.parameterAsFile(parameters, self.MODEL, context), feedback)
         confidence = None
@@ -222,9 +223,4 @@ class SegmentAlgorithm(UPSegAlgorithm):
         layer = self.parameterAsRasterLayer(parameters, name, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(self.invalidRasterError(parameters, name))
-        if layer.providerType() != "gdal":
-            raise QgsProcessingException(self.tr(
-                "{name} comes from the '{provider}' data provider; UPSeg reads rasters through "
-                "GDAL. Save the layer as a GeoTIFF first (Export > Save As).").format(
-                    name=name, provider=layer.providerType()))
-        return layer
+        return layer  # gdal_source refuses a layer that is not GDAL's

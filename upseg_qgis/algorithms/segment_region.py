@@ -27,7 +27,6 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsProcessingParameterString,
-    QgsProcessingUtils,
     QgsRasterLayer,
 )
 
@@ -202,12 +201,7 @@ class SegmentRegionAlgorithm(UPSegAlgorithm):
                 context: QgsProcessingContext, role: str) -> list[str]:
         paths = []
         for layer in self.parameterAsLayerList(parameters, layers, context):
-            if layer.providerType() != "gdal":
-                raise QgsProcessingException(self.tr(
-                    "{name} comes from the '{provider}' data provider; UPSeg reads rasters "
-                    "through GDAL. Save it as a GeoTIFF first.").format(
-                        name=layer.name(), provider=layer.providerType()))
-            paths.append(gdal_source(layer, QgsProcessingUtils.tempFolder()))
+            paths.append(gdal_source(layer, what=role))
         path = self.parameterAsFile(parameters, folder, context)
         if path:
             paths.append(path)

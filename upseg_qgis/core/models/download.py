@@ -8,8 +8,10 @@ lives here, without QGIS:
 - The file grows as `<name>.part` beside its final place; `<name>.part.json` remembers which file
   (size, SHA-256) it is part of, so a later run resumes it with an HTTP Range request, and a part
   of another version is never continued.
-- Chunks are asked for with `Range: bytes=a-b`. A server that ignores Range (200) is answered by
-  taking its whole body; 416 or a size that differs from the catalogue's are clear errors.
+- Chunks are asked for with `Range: bytes=a-b`. Every body is streamed to the part as it arrives
+  (a `BodySink`), never held whole: a server that ignores Range answers 200 with the whole file
+  (models may be 1 GB), which restarts the part from byte 0. 416 or a size that differs from the
+  catalogue's are clear errors.
 - Several URLs are mirrors: a server error on one moves on to the next, from the same byte.
 - Cancelling keeps the part for the next run. At the end the SHA-256 is checked; a mismatch
   deletes the part and says so. Only a verified file is renamed into place.
@@ -26,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from .. import locks
 from .catalogue import local_path
@@ -34,7 +36,8 @@ from .checksum import ChecksumCancelledError, mark_verified, sha256_file
 
 MIB = 1 << 20
 DEFAULT_CHUNK = 4 * MIB
-MAX_CHUNK = 16 * MIB  # peak memory is about 5 chunks (Qt's buffers and copies; measured)
+MAX_CHUNK = 16 * MIB  # bodies are streamed, so this bounds the request size, not memory
+READ_SIZE = MIB  # the most a transport hands a sink at once
 FAST_CHUNK_SECONDS = 2.0  # a chunk faster than this doubles the next one (fewer requests)
 _NETWORK_HINT = ("Check the network (and QGIS's proxy settings under Settings > Options > "
                  "Network), or install the file offline (upseg:download_model with SOURCE).")
@@ -60,26 +63,62 @@ class Response:
     error: str = ""  # the transport's error text, "" when it reported none
 
 
-class Transport(Protocol):
-    def get(self, url: str, start: int, end: int | None) -> Response:
-        """GET `url`; with `start`/`end` (inclusive) as a Range request unless start == 0 and
-        end is None. Raises DownloadCancelledError when the user cancels."""
+class BodySink(Protocol):
+    """Where a transport streams a response body, piece by piece, as it arrives."""
+
+    def begin(self, status: int, headers: dict[str, str]) -> None:
+        """The final status and headers (lower-case names), before any of the body."""
         ...
+
+    def write(self, data: bytes) -> None:
+        """The next piece of the body (a few KiB to READ_SIZE)."""
+        ...
+
+
+class Transport(Protocol):
+    def get(self, url: str, start: int, end: int | None,
+            sink: BodySink | None = None) -> Response:
+        """GET `url`; with `start`/`end` (inclusive) as a Range request unless start == 0 and
+        end is None. With `sink`, the body goes to it as it arrives and `Response.body` is
+        empty; an exception the sink raises aborts the request and comes out of `get`.
+        Raises DownloadCancelledError when the user cancels."""
+        ...
+
+
+class BufferSink:
+    """Collects a body in memory: for small answers (catalogues), never for model files."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+
+    def begin(self, status: int, headers: dict[str, str]) -> None:
+        self.pieces.clear()
+
+    def write(self, data: bytes) -> None:
+        self.pieces.append(bytes(data))
+
+    def body(self) -> bytes:
+        return b"".join(self.pieces)
 
 
 class FileTransport:
     """Ranges of a local file (a share, a USB stick): same bookkeeping as HTTP."""
 
-    def get(self, url: str, start: int, end: int | None) -> Response:
+    def get(self, url: str, start: int, end: int | None,
+            sink: BodySink | None = None) -> Response:
         path = local_path(url)
         if path is None or not path.is_file():
             return Response(0, error=f"no such file: {path or url}")
         total = path.stat().st_size
+        stop = total if end is None else min(end + 1, total)
+        headers = {"content-range": f"bytes {start}-{stop - 1}/{total}"}
+        out = sink or BufferSink()
+        out.begin(206, headers)
         with path.open("rb") as f:
             f.seek(start)
-            body = f.read((end - start + 1) if end is not None else -1)
-        return Response(206, body, {"content-range": f"bytes {start}-{start + len(body) - 1}/"
-                                                     f"{total}"})
+            while (left := stop - f.tell()) > 0 and (data := f.read(min(left, READ_SIZE))):
+                out.write(data)
+        return Response(206, out.body() if isinstance(out, BufferSink) else b"", headers)
 
 
 @dataclass
@@ -136,6 +175,69 @@ def _prepare_part(job: _Job) -> None:
     job.state.write_text(json.dumps(want), encoding="utf-8")
 
 
+class _PartWriter:
+    """A `BodySink` that writes one answer into the part: a 206 is appended where the part ends,
+    a 200 (Range ignored: the whole file) restarts the part at byte 0. Never past the
+    catalogue's size; checks cancel and reports progress as the bytes arrive."""
+
+    def __init__(self, job: _Job, url: str, offset: int) -> None:
+        self.job, self.url, self.offset = job, url, offset
+        self.status = 0
+        self.start = offset  # where the body's first byte goes in the file
+        self.written = 0
+        self._file: BinaryIO | None = None
+        self._reported = 0
+
+    def begin(self, status: int, headers: dict[str, str]) -> None:
+        job, self.status = self.job, status
+        if status == 200:
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) != job.size:
+                raise DownloadError(f"{self.url}: the server sends {length} bytes, the "
+                                    f"catalogue says {job.size}")
+            if self.offset:
+                job.info("The server does not resume downloads; the whole file comes again.")
+            self.start = 0
+            self._file = job.part.open("wb")  # restart: the body begins at byte 0
+        elif status == 206:
+            rng = _content_range(headers)
+            if rng is not None and rng[1] is not None and rng[1] != job.size:
+                raise DownloadError(f"{self.url}: the file there has {rng[1]} bytes, the "
+                                    f"catalogue says {job.size} (is the catalogue out of date?)")
+            if rng is not None and rng[0] != self.offset:
+                raise DownloadError(f"{self.url}: the server answered a different byte range")
+            self._file = job.part.open("ab")
+        # Anything else is an error page: its body is not ours to keep.
+
+    def write(self, data: bytes) -> None:
+        if self._file is None:
+            return
+        job = self.job
+        if job.is_cancelled():
+            raise DownloadCancelledError("cancelled")
+        room = job.size - self.start - self.written
+        if len(data) > room:
+            if self.status == 200:  # a whole file larger than the catalogue's: not this one
+                self.discard()
+                raise DownloadError(f"{self.url}: the server sends more than the {job.size} "
+                                    f"bytes the catalogue says")
+            data = memoryview(data)[:room]  # a 206 never past the end (no copy otherwise)
+        self._file.write(data)
+        self.written += len(data)
+        if self.written - self._reported >= MIB:
+            self._reported = self.written
+            job.progress((self.start + self.written) / job.size)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def discard(self) -> None:
+        self.close()
+        self.job.part.unlink(missing_ok=True)
+
+
 def _fetch(job: _Job, url: str) -> None:
     """Fill the part from `url` up to the full size, chunk by chunk."""
     chunk = job.chunk
@@ -145,32 +247,23 @@ def _fetch(job: _Job, url: str) -> None:
             raise DownloadCancelledError("cancelled")
         end = min(offset + chunk, job.size) - 1
         started = time.monotonic()
-        resp = job.transport.get(url, offset, end)
+        writer = _PartWriter(job, url, offset)
+        try:
+            resp = job.transport.get(url, offset, end, writer)
+        finally:
+            writer.close()
         if resp.status == 416 and not restarted:  # our part is longer than the server's file
             job.part.unlink(missing_ok=True)
             restarted = True
             continue
         if resp.error or resp.status not in (200, 206):
             raise DownloadError(_describe(url, resp))
-        if resp.status == 200:  # Range ignored: the body is the whole file
-            if len(resp.body) != job.size:
-                raise DownloadError(f"{url}: the server sent {len(resp.body)} bytes, the "
-                                    f"catalogue says {job.size}")
-            if offset:
-                job.info("The server does not resume downloads; the whole file came again.")
-            job.part.write_bytes(resp.body)
-        else:
-            rng = _content_range(resp.headers)
-            if rng is not None and rng[1] is not None and rng[1] != job.size:
-                raise DownloadError(f"{url}: the file there has {rng[1]} bytes, the catalogue "
-                                    f"says {job.size} (is the catalogue out of date?)")
-            if (rng is not None and rng[0] != offset) or not resp.body:
-                raise DownloadError(f"{url}: the server answered a different byte range")
-            body = resp.body
-            if len(body) > job.size - offset:  # never past the end (no copy otherwise)
-                body = memoryview(body)[: job.size - offset]
-            with job.part.open("ab") as f:
-                f.write(body)
+        if resp.status == 200 and writer.written != job.size:
+            writer.discard()  # a whole file of another size: not the catalogue's
+            raise DownloadError(f"{url}: the server sent {writer.written} bytes, the "
+                                f"catalogue says {job.size}")
+        if not writer.written:
+            raise DownloadError(f"{url}: the server answered a different byte range")
         job.progress(job.have() / job.size)
         if time.monotonic() - started < FAST_CHUNK_SECONDS:
             chunk = min(chunk * 2, job.max_chunk)
