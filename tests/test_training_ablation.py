@@ -57,3 +57,32 @@ def test_verdict_on_constructed_results() -> None:
     assert "rank of `upseg_tiny`: 3 of 3" in verdict(gone, calm, variants)
     assert verdict({"a": 0.5, "b": 0.4}, {"a": 0.0, "b": 0.0}, ["a", "b"]).startswith(
         "`a` has the highest")
+
+
+def test_last_epoch_scoring_validates_once_and_matches_a_fresh_evaluation(tmp_path: Path) -> None:
+    """`score_checkpoint: last` with `train.validate=last`: only the final epoch is validated, and
+    the score the ablation stores is what evaluating the last checkpoint afresh gives."""
+    import json
+    import math
+
+    from model_export.evaluation.evaluate import evaluate_checkpoint
+
+    cfg = {
+        "base_config": str(REPO / "model_export" / "configs" / "synthetic_smoke.yaml"),
+        "variants": ["upseg_tiny"], "seeds": [0], "split": "val", "score_checkpoint": "last",
+        "output_dir": str(tmp_path / "runs"), "report": str(tmp_path / "ablation.md"),
+        "overrides": ["train.epochs=2", "train.validate=last", "progress=false", "threads=1",
+                      "data.options.num_samples={train: 4, val: 3, test: 2}"],
+    }
+    (tmp_path / "abl.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["--config", str(tmp_path / "abl.yaml")]) == 0
+    run = tmp_path / "runs" / "upseg_tiny" / "seed0"
+    history = json.loads((run / "log.json").read_text())
+    history = history["history"] if isinstance(history, dict) else history
+    first, last = history[0]["val_miou"], history[1]["val_miou"]
+    assert (first is None or math.isnan(first)) and last is not None and not math.isnan(last)
+    stored = json.loads((run / "ablation_val.json").read_text())
+    fresh = evaluate_checkpoint(run / "last.pt", "val")
+    assert stored["scored"] == "last" and stored["best_epoch"] == 2
+    assert stored["test"]["iou"] == fresh["iou"] and stored["test"]["miou"] == fresh["miou"]
+    assert "the **last** epoch is scored" in (tmp_path / "ablation.md").read_text()
