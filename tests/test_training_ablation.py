@@ -86,3 +86,29 @@ def test_last_epoch_scoring_validates_once_and_matches_a_fresh_evaluation(tmp_pa
     assert stored["scored"] == "last" and stored["best_epoch"] == 2
     assert stored["test"]["iou"] == fresh["iou"] and stored["test"]["miou"] == fresh["miou"]
     assert "the **last** epoch is scored" in (tmp_path / "ablation.md").read_text()
+
+
+def test_a_row_can_be_a_model_under_its_own_recipe_and_seeds(tmp_path: Path) -> None:
+    """`model@recipe` rows: the model's architecture, the row's own overrides and seeds, its own
+    runs and its own line in the table."""
+    import json
+
+    cfg = {
+        "base_config": str(REPO / "model_export" / "configs" / "synthetic_smoke.yaml"),
+        "variants": ["upseg_tiny", "upseg_tiny@two_epochs"], "seeds": [0, 1], "split": "test",
+        "variant_overrides": {"upseg_tiny@two_epochs": ["train.epochs=2"]},
+        "variant_seeds": {"upseg_tiny@two_epochs": [0]},
+        "output_dir": str(tmp_path / "runs"), "report": str(tmp_path / "ablation.md"),
+        "overrides": ["train.epochs=1", "progress=false", "threads=1",
+                      "data.options.num_samples={train: 4, val: 2, test: 2}"],
+    }
+    (tmp_path / "abl.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["--config", str(tmp_path / "abl.yaml")]) == 0
+    row = tmp_path / "runs" / "upseg_tiny@two_epochs"
+    assert sorted(p.name for p in row.iterdir()) == ["seed0"]
+    run_cfg = yaml.safe_load((row / "seed0" / "config.yaml").read_text())
+    assert run_cfg["model"]["name"] == "upseg_tiny" and run_cfg["train"]["epochs"] == 2
+    assert json.loads((row / "seed0" / "ablation_test.json").read_text())["model"] == \
+        "upseg_tiny@two_epochs"
+    text = (tmp_path / "ablation.md").read_text()
+    assert "| `upseg_tiny@two_epochs` |" in text and "| `upseg_tiny` |" in text

@@ -31,7 +31,7 @@ import yaml
 
 from model_export.evaluation.evaluate import evaluate_checkpoint, select_metric
 from model_export.recipes.ablation_stats import significance_section
-from model_export.training.config import REPO_ROOT, load_config
+from model_export.training.config import REPO_ROOT, deep_merge, load_config
 from model_export.training.train import run
 from upseg_qgis.core.accuracy.metrics import jsonable
 
@@ -53,6 +53,7 @@ WHAT: dict[str, str] = {
     "upseg_galileo_nano_no_vem": "UPSeg-Galileo, frozen, prompts only",
     "upseg_galileo_nano": "UPSeg-Galileo, frozen: prompts + VEM (prompt tuning)",
     "upseg_galileo_nano_ft": "UPSeg-Galileo, full fine-tuning",
+    "upseg_tiny@default_recipe": "the shipped default's recipe at its own budget, from scratch",
 }
 COLUMNS = (("water IoU", "iou:water"), ("mIoU", "miou"), ("mPA", "mpa"), ("OA", "oa"))
 
@@ -69,9 +70,11 @@ def _fmt(mean: float, std: float) -> str:
 
 
 def run_one(cfg: dict[str, Any], split: str, force: bool, score: str = "best",
-            fold: int | None = None) -> dict[str, Any]:
+            fold: int | None = None, label: str | None = None,
+            score_data: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train one run (or reuse its stored result) and score its `score` checkpoint ("best":
-    the epoch chosen on the validation split; "last": no epoch picking) on `split`."""
+    the epoch chosen on the validation split; "last": no epoch picking) on `split`, with the
+    run's data config updated by `score_data` (every row scored on the same labels)."""
     out = Path(cfg["output_dir"])
     result_path = out / f"ablation_{split}.json"
     if result_path.is_file() and not force:
@@ -82,11 +85,13 @@ def run_one(cfg: dict[str, Any], split: str, force: bool, score: str = "best",
     checkpoint = summary["last_checkpoint" if score == "last" else "best_checkpoint"]
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
     stored = ckpt.get("val_metrics") or {}
-    if score == "last" and split == "val" and not math.isnan(stored.get("miou", math.nan)):
+    same_data = deep_merge(cfg["data"], score_data or {}) == cfg["data"]
+    if score == "last" and split == "val" and same_data and not math.isnan(
+            stored.get("miou", math.nan)):
         metrics = stored  # the last epoch was scored on this very split during training
     else:
-        metrics = evaluate_checkpoint(checkpoint, split)
-    result = {"model": cfg["model"]["name"], "seed": cfg["seed"], "fold": fold,
+        metrics = evaluate_checkpoint(checkpoint, split, data_overrides=score_data)
+    result = {"model": label or cfg["model"]["name"], "seed": cfg["seed"], "fold": fold,
               "scored": score, "split": split,
               "best_epoch": summary["best_epoch"], "val_select": summary["best_metric"],
               "select_metric": summary["select_metric"], "train_seconds": train_seconds,
@@ -233,15 +238,19 @@ def write_report(path: Path, results: list[dict[str, Any]], variants: Sequence[s
 
 def _run_config(base_path: Path, acfg: dict[str, Any], common: list[str], out_root: Path,
                 variant: str, seed: int, fold: int | None) -> dict[str, Any]:
-    """One run's training config: the base config, the common overrides, the variant's own
-    (`variant_overrides`), then model, seed, fold and where the run lives."""
+    """One run's training config: the base config (the variant's own `variant_base_config`, if
+    any), the common overrides, the variant's own (`variant_overrides`), then model, seed, fold
+    and where the run lives. A variant `model@recipe` is a row of `model` under its own recipe."""
     own = list((acfg.get("variant_overrides") or {}).get(variant, []))
+    base = (acfg.get("variant_base_config") or {}).get(variant)
+    base_path = REPO_ROOT / base if base else base_path
     where = out_root / variant / f"seed{seed}"
-    extra = [f"model.name={variant}", f"seed={seed}"]
+    extra = [f"model.name={variant.split('@')[0]}", f"seed={seed}"]
     if fold is not None:
         where = out_root / f"fold{fold}" / variant / f"seed{seed}"
         extra.append(f"data.options.fold={fold}")
-    tag = f"ablation_{variant}_seed{seed}" + ("" if fold is None else f"_fold{fold}")
+    tag = f"ablation_{variant.replace('@', '_')}_seed{seed}" + (
+        "" if fold is None else f"_fold{fold}")
     return load_config(base_path, [*common, *own, *extra, f"experiment={tag}",
                                    f"output_dir={where}"])
 
@@ -286,11 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for fold in folds if folds is not None else [None]:
         for variant in variants:
-            for seed in seeds:
+            for seed in (acfg.get("variant_seeds") or {}).get(variant, seeds):
                 cfg = _run_config(base_path, acfg, common, out_root, variant, seed, fold)
                 where = f"{variant} seed {seed}" + ("" if fold is None else f" fold {fold}")
                 print(f"[ablation] {where}", flush=True)
-                r = run_one(cfg, split, args.force, score, fold)
+                r = run_one(cfg, split, args.force, score, fold, variant,
+                            acfg.get("score_data"))
                 print(f"[ablation] {where}: water IoU "
                       f"{select_metric(r['test'], 'iou:water'):.4f} mIoU {r['test']['miou']:.4f}",
                       flush=True)
