@@ -98,6 +98,7 @@ def test_a_row_can_be_a_model_under_its_own_recipe_and_seeds(tmp_path: Path) -> 
         "variants": ["upseg_tiny", "upseg_tiny@two_epochs"], "seeds": [0, 1], "split": "test",
         "variant_overrides": {"upseg_tiny@two_epochs": ["train.epochs=2"]},
         "variant_seeds": {"upseg_tiny@two_epochs": [0]},
+        "chip_rows": ["upseg_tiny@two_epochs"],
         "output_dir": str(tmp_path / "runs"), "report": str(tmp_path / "ablation.md"),
         "overrides": ["train.epochs=1", "progress=false", "threads=1",
                       "data.options.num_samples={train: 4, val: 2, test: 2}"],
@@ -108,7 +109,12 @@ def test_a_row_can_be_a_model_under_its_own_recipe_and_seeds(tmp_path: Path) -> 
     assert sorted(p.name for p in row.iterdir()) == ["seed0"]
     run_cfg = yaml.safe_load((row / "seed0" / "config.yaml").read_text())
     assert run_cfg["model"]["name"] == "upseg_tiny" and run_cfg["train"]["epochs"] == 2
-    assert json.loads((row / "seed0" / "ablation_test.json").read_text())["model"] == \
-        "upseg_tiny@two_epochs"
+    stored = json.loads((row / "seed0" / "ablation_test.json").read_text())
+    assert stored["model"] == "upseg_tiny@two_epochs"
+    # chip_rows: the real Sen1Floods11 chip through the plugin's pipeline, stored with the run.
+    assert 0.0 <= stored["chip"]["water_iou"] <= 1.0
+    assert 0.0 <= stored["chip"]["predicted_water_fraction"] <= 1.0
+    assert "chip" not in json.loads((tmp_path / "runs" / "upseg_tiny" / "seed0" /
+                                     "ablation_test.json").read_text())
     text = (tmp_path / "ablation.md").read_text()
     assert "| `upseg_tiny@two_epochs` |" in text and "| `upseg_tiny` |" in text

@@ -30,6 +30,7 @@ import torch
 import yaml
 
 from model_export.evaluation.evaluate import evaluate_checkpoint, select_metric
+from model_export.recipes.ablation_chip import add_chip_score
 from model_export.recipes.ablation_stats import significance_section
 from model_export.training.config import REPO_ROOT, deep_merge, load_config
 from model_export.training.train import run
@@ -145,8 +146,9 @@ def _summary_rows(results: list[dict[str, Any]], variants: Sequence[str]
             cells.append(_fmt(m, s))
         params = rs[0].get("parameters", 0) if rs else 0
         minutes = np.mean([r["train_seconds"] for r in rs]) / 60 if rs else math.nan
+        chip = _mean_std([(r.get("chip") or {}).get("water_iou", math.nan) for r in rs])
         rows.append(f"| `{v}` | {WHAT.get(v, '')} | {' | '.join(cells)} | {params / 1e3:.0f} k | "
-                    f"{minutes:.1f} | {len(rs)} |")
+                    f"{minutes:.1f} | {len(rs)} | {_fmt(*chip)} |")
     return rows, means, stds
 
 
@@ -216,8 +218,8 @@ def write_report(path: Path, results: list[dict[str, Any]], variants: Sequence[s
     text = "\n".join([
         *_report_header(command, budget, split, wall_seconds),
         f"| model | what it tests | {' | '.join(c for c, _ in COLUMNS)} | parameters | "
-        "train min/run | runs |",
-        "|---|---|" + "---:|" * (len(COLUMNS) + 3),
+        "train min/run | runs | Sen1Floods11 chip water IoU (reported only) |",
+        "|---|---|" + "---:|" * (len(COLUMNS) + 4),
         *rows,
         "",
         f"Verdict (computed): {computed}",
@@ -301,6 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"[ablation] {where}", flush=True)
                 r = run_one(cfg, split, args.force, score, fold, variant,
                             acfg.get("score_data"))
+                if variant in (acfg.get("chip_rows") or []):
+                    r = add_chip_score(r, Path(cfg["output_dir"]), split)
                 print(f"[ablation] {where}: water IoU "
                       f"{select_metric(r['test'], 'iou:water'):.4f} mIoU {r['test']['miou']:.4f}",
                       flush=True)
