@@ -238,6 +238,15 @@ def write_report(path: Path, results: list[dict[str, Any]], variants: Sequence[s
     return text
 
 
+def _variant_seeds(acfg: dict[str, Any], variant: str, seeds: Sequence[int],
+                   asked: bool) -> list[int]:
+    """The row's own seeds (`variant_seeds`), within those asked on the command line."""
+    own = (acfg.get("variant_seeds") or {}).get(variant)
+    if own is None:
+        return list(seeds)
+    return [s for s in own if s in seeds] if asked else list(own)
+
+
 def _run_config(base_path: Path, acfg: dict[str, Any], common: list[str], out_root: Path,
                 variant: str, seed: int, fold: int | None) -> dict[str, Any]:
     """One run's training config: the base config (the variant's own `variant_base_config`, if
@@ -297,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for fold in folds if folds is not None else [None]:
         for variant in variants:
-            for seed in (acfg.get("variant_seeds") or {}).get(variant, seeds):
+            for seed in _variant_seeds(acfg, variant, seeds, args.seeds is not None):
                 cfg = _run_config(base_path, acfg, common, out_root, variant, seed, fold)
                 where = f"{variant} seed {seed}" + ("" if fold is None else f" fold {fold}")
                 print(f"[ablation] {where}", flush=True)
