@@ -196,7 +196,9 @@ def _report_header(command: str, budget: dict[str, Any], split: str,
         f"- Machine: {platform.machine()}, {os.cpu_count()} CPU core(s) (shared), torch "
         f"{torch.__version__}, CUDA {'yes' if torch.cuda.is_available() else 'no'}.",
         f"- Data: {_data_line(budget, split)}",
-        f"- Budget, identical for every row: {budget['epochs']} epochs, batch "
+        "- Budget" + (" of the first row" if budget.get("own_recipes")
+                      else ", identical for every row")
+        + f": {budget['epochs']} epochs, batch "
         f"{budget['batch_size']}, "
         f"{f'random {crop} px crops' if (crop := budget['crop']) else 'whole patches'}, "
         f"AdamW lr {budget['lr']}, "
@@ -204,7 +206,9 @@ def _report_header(command: str, budget: dict[str, Any], split: str,
         + ("the **last** epoch is scored (no epoch picking on the scored data)"
            if budget.get("score") == "last"
            else f"best epoch by validation `{budget['select_metric']}`")
-        + f". Seeds: {budget['seeds']} (weights, data order, augmentations).",
+        + f". Seeds: {budget['seeds']} (weights, data order, augmentations)."
+        + ("" if not budget.get("own_recipes") else " Rows with their own overrides (see the "
+           f"config): {', '.join(f'`{v}`' for v in budget['own_recipes'])}."),
         "- Values: mean ± sample standard deviation over seeds, in %.",
         "",
     ]
@@ -318,7 +322,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                       f"{select_metric(r['test'], 'iou:water'):.4f} mIoU {r['test']['miou']:.4f}",
                       flush=True)
                 results.append(r)
+    # The budget line describes the reference row; rows with their own recipe are named apart.
+    cfg = _run_config(base_path, acfg, common, out_root, variants[0], seeds[0],
+                      None if folds is None else folds[0])
     budget = {
+        "own_recipes": sorted(set(acfg.get("variant_overrides") or {})
+                              | set(acfg.get("variant_base_config") or {})),
         "epochs": cfg["train"]["epochs"], "batch_size": cfg["data"]["batch_size"],
         "crop": (cfg["data"].get("augment") or {}).get("crop"), "lr": cfg["train"]["lr"],
         "loss": cfg["train"]["loss"], "select_metric": cfg["train"]["select_metric"],
