@@ -42,3 +42,17 @@ def sen1floods11_check(model: Path, data_root: str | None, tta: str = "none",
             "optical_units": result.optical_units, "sar_units": result.sar_units,
             "optical_bands": result.optical_bands, "sar_bands": result.sar_bands,
             "warnings": list(result.warnings), "seconds": result.seconds}
+
+
+def checkpoint_chip_check(checkpoint: Path, work: Path, *, parity_patches: int,
+                          input_statistics: bool = True) -> dict[str, Any] | None:
+    """`sen1floods11_check` of a training checkpoint: exported (fp32, with the exporter's parity
+    check) to a temporary ONNX file under `work`, run, and the file removed."""
+    from model_export.export.onnx_export import export_checkpoint, export_options
+
+    with tempfile.TemporaryDirectory(dir=work) as tmp:
+        onnx_path = Path(tmp) / "checkpoint.onnx"
+        export_checkpoint(checkpoint, onnx_path, export_options(
+            "chip_check", "0.0.0", parity_patches=parity_patches,
+            input_statistics=input_statistics))
+        return sen1floods11_check(onnx_path, None)

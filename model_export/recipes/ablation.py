@@ -270,8 +270,7 @@ def _run_config(base_path: Path, acfg: dict[str, Any], common: list[str], out_ro
                                    f"output_dir={where}"])
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m model_export ablation", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(REPO_ROOT / "model_export" / "configs"
@@ -287,8 +286,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data-root")
     p.add_argument("--threads", type=int)
     p.add_argument("--force", action="store_true", help="retrain runs that already finished")
-    args = p.parse_args(argv)
+    return p
 
+
+def _budget(cfg: dict[str, Any], acfg: dict[str, Any], score: str,
+            folds: Sequence[int] | None, seeds: Sequence[int]) -> dict[str, Any]:
+    """What the report's header says of the runs, from the first row's config `cfg`; rows with
+    their own recipe are named apart."""
+    return {
+        "own_recipes": sorted(set(acfg.get("variant_overrides") or {})
+                              | set(acfg.get("variant_base_config") or {})),
+        "epochs": cfg["train"]["epochs"], "batch_size": cfg["data"]["batch_size"],
+        "crop": (cfg["data"].get("augment") or {}).get("crop"), "lr": cfg["train"]["lr"],
+        "loss": cfg["train"]["loss"], "select_metric": cfg["train"]["select_metric"],
+        "score": score, "folds": folds, "val_scheme": cfg["data"].get("options", {}).get(
+            "val_scheme", "random"), "max_samples": cfg["data"].get("max_samples") or {},
+        "val_fraction": cfg["data"]["val_fraction"], "split_seed": cfg["data"]["split_seed"],
+        "seeds": seeds, "dataset": cfg["data"]["dataset"],
+        "title": acfg.get("title", f"Ablation on {cfg['data']['dataset']}"),
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(argv)
     acfg = yaml.safe_load(Path(args.config).read_text())
     variants = args.variants or acfg["variants"]
     seeds = args.seeds if args.seeds is not None else acfg["seeds"]
@@ -303,47 +324,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         common.append(f"data.data_root={args.data_root}")
     if args.threads:
         common.append(f"threads={args.threads}")
-
     folds = args.folds if args.folds is not None else acfg.get("folds")
     score = str(acfg.get("score_checkpoint", "best"))
+
     t0 = time.time()
     results = []
     for fold in folds if folds is not None else [None]:
         for variant in variants:
             for seed in _variant_seeds(acfg, variant, seeds, args.seeds is not None):
                 cfg = _run_config(base_path, acfg, common, out_root, variant, seed, fold)
-                where = f"{variant} seed {seed}" + ("" if fold is None else f" fold {fold}")
-                print(f"[ablation] {where}", flush=True)
-                r = run_one(cfg, split, args.force, score, fold, variant,
-                            acfg.get("score_data"))
-                if variant in (acfg.get("chip_rows") or []):
-                    r = add_chip_score(r, Path(cfg["output_dir"]), split)
-                print(f"[ablation] {where}: water IoU "
-                      f"{select_metric(r['test'], 'iou:water'):.4f} mIoU {r['test']['miou']:.4f}",
-                      flush=True)
-                results.append(r)
-    # The budget line describes the reference row; rows with their own recipe are named apart.
-    cfg = _run_config(base_path, acfg, common, out_root, variants[0], seeds[0],
-                      None if folds is None else folds[0])
-    budget = {
-        "own_recipes": sorted(set(acfg.get("variant_overrides") or {})
-                              | set(acfg.get("variant_base_config") or {})),
-        "epochs": cfg["train"]["epochs"], "batch_size": cfg["data"]["batch_size"],
-        "crop": (cfg["data"].get("augment") or {}).get("crop"), "lr": cfg["train"]["lr"],
-        "loss": cfg["train"]["loss"], "select_metric": cfg["train"]["select_metric"],
-        "score": score, "folds": folds, "val_scheme": cfg["data"].get("options", {}).get(
-            "val_scheme", "random"), "max_samples": cfg["data"].get("max_samples") or {},
-        "val_fraction": cfg["data"]["val_fraction"], "split_seed": cfg["data"]["split_seed"],
-        "seeds": seeds, "dataset": cfg["data"]["dataset"],
-        "title": acfg.get("title", f"Ablation on {cfg['data']['dataset']}"),
-    }
+                results.append(_one_row_run(cfg, acfg, split, score, args.force, variant, fold))
+    first = _run_config(base_path, acfg, common, out_root, variants[0], seeds[0],
+                        None if folds is None else folds[0])
     command = "python -m model_export ablation " + " ".join(shlex.quote(a) for a in argv)
-    text = write_report(report, results, variants, command.strip(), budget, split,
-                        time.time() - t0)
+    text = write_report(report, results, variants, command.strip(),
+                        _budget(first, acfg, score, folds, seeds), split, time.time() - t0)
     print(text)
     print(f"[ablation] wrote {report}")
     return 0
 
+
+def _one_row_run(cfg: dict[str, Any], acfg: dict[str, Any], split: str, score: str,
+                 force: bool, variant: str, fold: int | None) -> dict[str, Any]:
+    """One run of one row, with its chip score where the config asks for it, logged."""
+    where = f"{variant} seed {cfg['seed']}" + ("" if fold is None else f" fold {fold}")
+    print(f"[ablation] {where}", flush=True)
+    r = run_one(cfg, split, force, score, fold, variant, acfg.get("score_data"))
+    if variant in (acfg.get("chip_rows") or []):
+        r = add_chip_score(r, Path(cfg["output_dir"]), split)
+    print(f"[ablation] {where}: water IoU {select_metric(r['test'], 'iou:water'):.4f} "
+          f"mIoU {r['test']['miou']:.4f}", flush=True)
+    return r
 
 if __name__ == "__main__":
     sys.exit(main())

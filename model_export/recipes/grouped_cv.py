@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,14 +49,9 @@ def _val_dataset(cfg: dict[str, Any]) -> Any:
 
 def chip_check(checkpoint: Path, work: Path) -> dict[str, Any] | None:
     """The plugin's pipeline with this checkpoint's ONNX export on the Sen1Floods11 chip."""
-    from model_export.evaluation.chip_check import sen1floods11_check
-    from model_export.export.onnx_export import export_checkpoint, export_options
+    from model_export.evaluation.chip_check import checkpoint_chip_check
 
-    with tempfile.TemporaryDirectory(dir=work) as tmp:
-        onnx_path = Path(tmp) / "fold.onnx"
-        export_checkpoint(checkpoint, onnx_path,
-                          export_options("cv_fold", "0.0.0", parity_patches=4))
-        return sen1floods11_check(onnx_path, None)
+    return checkpoint_chip_check(checkpoint, work, parity_patches=4)
 
 
 def run_fold(candidate: dict[str, Any], spec: dict[str, Any], fold: int, force: bool = False,
